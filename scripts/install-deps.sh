@@ -1,0 +1,30 @@
+#!/bin/bash
+# Installs every Debian 12 package perfkvm needs to build, test and run its demo.
+# Idempotent and quiet: packages already present are not touched, apt runs only when
+# something is missing. Used by the README, .ci/run and the demo.
+set -euo pipefail
+
+PACKAGES=(
+  # build
+  meson ninja-build pkg-config g++
+  # libraries (found by meson's dependency())
+  libvirt-dev libboost1.81-dev libboost-json1.81-dev libcli11-dev doctest-dev libxml2-dev
+  # fuzzing (libFuzzer) and the sanitizer build
+  clang libclang-rt-14-dev
+)
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "install-deps: done"
