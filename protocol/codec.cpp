@@ -86,12 +86,12 @@ ParseResult parse_message(std::string_view payload) {
   const json::value root = ec ? json::value() : parser.release();
   parser.reset();
   if (ec) {
-    return ParseError{ErrorCode::invalid_json, "payload is not valid JSON: " + ec.message(), {}, {}};
+    return ParseError{ErrorCode::invalid_json, "payload is not valid JSON: " + ec.message(), {}, {}, {}};
   }
   const auto* object = root.if_object();
   if (!object) {
     return ParseError{ErrorCode::invalid_message,
-                      "payload must be a JSON object, got " + json_fields::describe(root), {}, {}};
+                      "payload must be a JSON object, got " + json_fields::describe(root), {}, {}, {}};
   }
   ParseError error;
   pick_address(*object, error);
@@ -103,6 +103,7 @@ ParseResult parse_message(std::string_view payload) {
     return error;
   }
   const std::string_view type_name(type->get_string());
+  if (type_name.size() <= kMaxNameLength) error.type = std::string(type_name);
   const auto* entry = find_type(type_name);
   if (!entry) {
     error.code = ErrorCode::unknown_type;

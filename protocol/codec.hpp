@@ -20,6 +20,9 @@ struct ParseError {
   // Picked out of the payload when readable, so a reply can be addressed to the sender.
   std::string nonce;
   std::optional<std::uint64_t> request_id;
+  // The payload's "type" when it was a string, so that a peer never answers an error with
+  // an error (which could ping-pong forever).
+  std::string type;
   bool operator==(const ParseError&) const = default;
 };
 

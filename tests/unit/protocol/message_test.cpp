@@ -93,6 +93,7 @@ TEST_CASE("an unknown message type is an error value addressed to its sender") {
   CHECK(error->message == "unknown message type \"reboot\"");
   CHECK(error->nonce == "00112233aabbccdd");
   CHECK(error->request_id == 5u);
+  CHECK(error->type == "reboot");
   const Error reply = error_reply(*error);
   CHECK(reply.code == ErrorCode::unknown_type);
   CHECK(reply.nonce == "00112233aabbccdd");
@@ -137,4 +138,16 @@ TEST_CASE("string tables round trip every enum value") {
   }
   CHECK_FALSE(enum_from_string<StartMode>("everything"));
   CHECK(enum_choices<Scope>() == R"("all", "guest" or "host")");
+}
+
+TEST_CASE("a malformed error message is recognisable as an error, so nobody answers it") {
+  const auto result = parse_message(R"({"type":"error","nonce":"00112233aabbccdd","code":7})");
+  REQUIRE(error_of(result));
+  CHECK(error_of(result)->type == "error");
+  CHECK(error_of(result)->message ==
+        R"(error.code: expected one of "invalid-json", "invalid-message", "unknown-type", )"
+        R"("unsupported-version", "no-session", "busy", "unknown-event", "too-many-events", )"
+        R"("interval-too-short", "invalid-vcpu", "unknown-request", "too-many-sessions", )"
+        R"("domain-unavailable", "unknown-peer", "lease-expired", "session-replaced" or )"
+        R"("internal", got number 7)");
 }
