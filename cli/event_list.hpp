@@ -1,0 +1,23 @@
+// Parsing of the command-line lists shared by perfkvm (guest) and perfkvm-host stat:
+// -e EVENTS and --vcpu LIST. Errors are std::invalid_argument with a message for the user.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace perfkvm::cli {
+
+// "task-clock,cycles" or "task-clock cycles" (several -e options are joined by the caller
+// with commas). Names and aliases from the event catalogue, kept as the user spelt them
+// (perf prints "cycles" for -e cycles). Unknown name: the error lists the valid ones.
+std::vector<std::string> parse_event_list(std::string_view text);
+
+// perf stat's default set: software events, then the common hardware ones.
+std::vector<std::string> default_events();
+
+// "0,2-3" -> {0, 2, 3}: 0-based vCPU indexes, ascending, each once.
+std::vector<std::uint32_t> parse_vcpu_list(std::string_view text);
+
+}  // namespace perfkvm::cli

@@ -1,0 +1,27 @@
+// perfkvm-hostd's command line.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <cstdint>
+#include <string>
+
+#include "host-agent/session/session_config.hpp"
+#include "host-agent/threads/host_paths.hpp"
+#include "util/log.hpp"
+
+namespace perfkvm::host {
+
+struct HostdOptions {
+  std::string uri = "qemu:///system";
+  std::string channel_name = "org.perfkvm.0";
+  std::uint32_t vsock_port = 9999;
+  bool vsock = true;
+  SessionConfig session;
+  HostPaths paths;
+  log::Level log_level = log::Level::info;
+};
+
+// Binds the options to `app`; after app.parse(...) `options` holds the values.
+void add_hostd_options(CLI::App& app, HostdOptions& options);
+
+}  // namespace perfkvm::host

@@ -1,0 +1,87 @@
+// perfkvm-hostd: one io_context runs everything — libvirt's event loop, the libvirt monitor,
+// every domain's virtio-serial client, the vsock listener and all guest sessions.
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <csignal>
+#include <iostream>
+#include <memory>
+
+#include "host-agent/hostd/hostd_options.hpp"
+#include "host-agent/hostd/privileges.hpp"
+#include "host-agent/inventory/domain_registry.hpp"
+#include "host-agent/inventory/libvirt_monitor.hpp"
+#include "host-agent/libvirt/event_loop.hpp"
+#include "host-agent/session/event_table.hpp"
+#include "host-agent/transport/vsock_listener.hpp"
+#include "perfkvm_config.hpp"
+#include "util/log.hpp"
+
+int main(int argc, char** argv) {
+  using namespace perfkvm;
+  using namespace perfkvm::host;
+
+  CLI::App app;
+  HostdOptions options;
+  add_hostd_options(app, options);
+  CLI11_PARSE(app, argc, argv);
+
+  log::set_program("perfkvm-hostd");
+  log::set_level(options.log_level);
+  log::info(std::string("perfkvm-hostd ") + PERFKVM_VERSION + " starting (libvirt " +
+            options.uri + ", channel " + options.channel_name + ")");
+  for (const auto& problem : perf_privilege_problems()) log::error(problem);
+  silence_libvirt_default_errors();
+  std::signal(SIGPIPE, SIG_IGN);  // a guest hanging up must be an error code, not our death
+
+  boost::asio::io_context io;
+  LibvirtEventLoop libvirt_loop(io);
+
+  const auto event_table = probe_event_table();
+  std::string unsupported;
+  for (const auto& event : event_table) {
+    if (event.status != protocol::Availability::supported) {
+      unsupported += (unsupported.empty() ? "" : ", ") + event.name;
+    }
+  }
+  if (!unsupported.empty()) {
+    log::info("events not supported on this host (reported as <not supported>): " + unsupported);
+  }
+
+  DomainRegistry registry(io.get_executor(), options.session, event_table, options.paths);
+  std::shared_ptr<StreamListener> vsock;
+  if (options.vsock) {
+    try {
+      vsock = std::make_shared<StreamListener>(
+          StreamListener::open_vsock(io.get_executor(), options.vsock_port),
+          &StreamListener::vsock_peer_cid,
+          [&registry](std::uint32_t cid) { return registry.find_by_cid(cid); }, options.session,
+          event_table);
+      vsock->start();
+      log::info("listening on vsock port " + std::to_string(options.vsock_port));
+    } catch (const boost::system::system_error& error) {
+      log::warning("no vsock listener (" + std::string(error.what()) +
+                   "): guests can still use virtio-serial channels");
+    }
+  }
+  registry.on_stopped = [&vsock](const DomainContext& domain) {
+    if (vsock) vsock->close_domain(domain);
+  };
+
+  LibvirtMonitor monitor(io.get_executor(), options.uri, options.channel_name, registry);
+  monitor.start();
+
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int signal) {
+    if (ec) return;
+    log::info("signal " + std::to_string(signal) + ": shutting down");
+    monitor.stop();
+    if (vsock) vsock->stop();
+    registry.stop_all();
+    // Let the channels close and their counters be released, then leave.
+    boost::asio::post(io, [&io] { io.stop(); });
+  });
+
+  io.run();
+  log::info("perfkvm-hostd stopped");
+  return 0;
+}

@@ -1,0 +1,14 @@
+// What perfkvm-hostd needs from the host, checked at startup so that it can say exactly
+// what is missing instead of failing later, session by session.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace perfkvm::host {
+
+// Problems that stop counting on other processes' threads: neither root nor CAP_PERFMON
+// (or CAP_SYS_ADMIN) in the effective set, with perf_event_paranoid's value. Empty if fine.
+std::vector<std::string> perf_privilege_problems();
+
+}  // namespace perfkvm::host

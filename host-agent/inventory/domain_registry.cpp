@@ -1,0 +1,125 @@
+#include "host-agent/inventory/domain_registry.hpp"
+
+#include <fstream>
+#include <sstream>
+
+#include "util/log.hpp"
+
+namespace perfkvm::host {
+
+namespace {
+
+// The status XML is root-only and absent for other drivers: reading it is best effort.
+std::vector<VcpuThread> status_xml_threads(const HostPaths& paths, const std::string& name) {
+  std::ifstream in(paths.libvirt_qemu_run_dir / (name + ".xml"));
+  if (!in) return {};
+  std::ostringstream text;
+  text << in.rdbuf();
+  try {
+    const auto status = parse_status_xml(text.str());
+    std::vector<VcpuThread> threads;
+    for (const auto& [vcpu, tid] : status.vcpu_threads) threads.push_back({vcpu, tid});
+    return threads;
+  } catch (const std::exception& bad) {
+    log::warning("domain '" + name + "': unreadable libvirt status XML: " + bad.what());
+    return {};
+  }
+}
+
+}  // namespace
+
+VcpuResolution resolve_domain_threads(const HostPaths& paths, const std::string& name,
+                                      const std::string& uuid) {
+  return resolve_vcpu_threads(paths, name, uuid, status_xml_threads(paths, name));
+}
+
+DomainRegistry::DomainRegistry(boost::asio::any_io_executor executor, const SessionConfig& config,
+                               const std::vector<protocol::EventStatus>& event_table,
+                               HostPaths paths)
+    : executor_(std::move(executor)),
+      config_(config),
+      event_table_(event_table),
+      paths_(std::move(paths)) {}
+
+DomainRegistry::~DomainRegistry() { stop_all(); }
+
+std::shared_ptr<DomainContext> DomainRegistry::make_context(const DomainXmlInfo& info) const {
+  auto context = std::make_shared<DomainContext>();
+  context->name = info.name;
+  context->uuid = info.uuid;
+  context->vcpus = info.vcpus;
+  context->resolve_threads = [paths = paths_, name = info.name, uuid = info.uuid] {
+    return resolve_domain_threads(paths, name, uuid);
+  };
+  return context;
+}
+
+void DomainRegistry::domain_running(const DomainXmlInfo& info) {
+  auto [it, added] = entries_.try_emplace(info.uuid);
+  Entry& entry = it->second;
+  const bool channel_changed = added || entry.info.channel_path != info.channel_path;
+  if (added) {
+    entry.context = make_context(info);
+    log::info("domain '" + info.name + "' is running: " +
+              (info.channel_path ? "channel " + *info.channel_path
+                                 : info.channel_problem.empty() ? std::string("no perfkvm channel")
+                                                                : info.channel_problem) +
+              (info.vsock_cid ? ", vsock CID " + std::to_string(*info.vsock_cid) : ""));
+  }
+  entry.context->vcpus = info.vcpus;
+  entry.info = info;
+  if (channel_changed) {
+    if (entry.channel) entry.channel->stop();
+    entry.channel.reset();
+    if (info.channel_path) {
+      entry.channel = std::make_shared<VirtioSerialClient>(executor_, entry.context,
+                                                           *info.channel_path, config_, event_table_);
+      entry.channel->start();
+    }
+  }
+}
+
+void DomainRegistry::stop_entry(Entry& entry) {
+  if (entry.channel) entry.channel->stop();
+  entry.channel.reset();
+  if (on_stopped) on_stopped(*entry.context);
+}
+
+void DomainRegistry::domain_stopped(const std::string& uuid) {
+  const auto it = entries_.find(uuid);
+  if (it == entries_.end()) return;
+  log::info("domain '" + it->second.info.name + "' stopped");
+  stop_entry(it->second);
+  entries_.erase(it);
+}
+
+void DomainRegistry::retain_only(const std::set<std::string>& running) {
+  for (auto it = entries_.begin(); it != entries_.end();) {
+    if (running.count(it->first)) {
+      ++it;
+      continue;
+    }
+    log::info("domain '" + it->second.info.name + "' is no longer running");
+    stop_entry(it->second);
+    it = entries_.erase(it);
+  }
+}
+
+void DomainRegistry::stop_all() {
+  for (auto& [uuid, entry] : entries_) stop_entry(entry);
+  entries_.clear();
+}
+
+std::shared_ptr<DomainContext> DomainRegistry::find_by_cid(std::uint32_t cid) const {
+  for (const auto& [uuid, entry] : entries_) {
+    if (entry.info.vsock_cid == cid) return entry.context;
+  }
+  return nullptr;
+}
+
+const DomainRegistry::Entry* DomainRegistry::find(const std::string& uuid) const {
+  const auto it = entries_.find(uuid);
+  return it == entries_.end() ? nullptr : &it->second;
+}
+
+}  // namespace perfkvm::host

@@ -1,0 +1,64 @@
+// The running domains hostd serves, by uuid: each with its live-XML facts, the context its
+// channels are bound to, and the client of its virtio-serial channel. Fed by the libvirt
+// monitor (discovery at start, lifecycle events, re-discovery after a libvirtd restart).
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "host-agent/domains/domain_xml.hpp"
+#include "host-agent/session/domain_context.hpp"
+#include "host-agent/threads/host_paths.hpp"
+#include "host-agent/transport/virtio_serial_client.hpp"
+
+namespace perfkvm::host {
+
+class DomainRegistry {
+ public:
+  struct Entry {
+    DomainXmlInfo info;
+    std::shared_ptr<DomainContext> context;
+    std::shared_ptr<VirtioSerialClient> channel;  // null without a usable perfkvm channel
+  };
+
+  DomainRegistry(boost::asio::any_io_executor executor, const SessionConfig& config,
+                 const std::vector<protocol::EventStatus>& event_table, HostPaths paths);
+  ~DomainRegistry();
+
+  // A running domain, as its live XML describes it: serve it (or update what changed).
+  void domain_running(const DomainXmlInfo& info);
+  // The domain stopped or vanished: its channel closes and with it its sessions' counters.
+  void domain_stopped(const std::string& uuid);
+  // After re-discovery: every domain not in `running` has stopped.
+  void retain_only(const std::set<std::string>& running);
+  void stop_all();
+
+  // The running domain whose vsock CID this is (from its live XML), or nullptr.
+  std::shared_ptr<DomainContext> find_by_cid(std::uint32_t cid) const;
+  const Entry* find(const std::string& uuid) const;
+  const std::map<std::string, Entry>& entries() const { return entries_; }
+
+  // Called when a domain stops, e.g. to close its vsock connections.
+  std::function<void(const DomainContext&)> on_stopped;
+
+ private:
+  std::shared_ptr<DomainContext> make_context(const DomainXmlInfo& info) const;
+  void stop_entry(Entry& entry);
+
+  boost::asio::any_io_executor executor_;
+  const SessionConfig& config_;
+  const std::vector<protocol::EventStatus>& event_table_;
+  HostPaths paths_;
+  std::map<std::string, Entry> entries_;
+};
+
+// The domain's vCPU threads: /proc thread names first, libvirt's status XML as the fallback.
+VcpuResolution resolve_domain_threads(const HostPaths& paths, const std::string& name,
+                                      const std::string& uuid);
+
+}  // namespace perfkvm::host

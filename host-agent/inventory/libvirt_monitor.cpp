@@ -1,0 +1,204 @@
+#include "host-agent/inventory/libvirt_monitor.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <set>
+
+#include "util/log.hpp"
+
+namespace perfkvm::host {
+
+namespace asio = boost::asio;
+
+namespace {
+
+constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
+constexpr std::chrono::milliseconds kFirstRetry{500};
+constexpr std::chrono::milliseconds kMaxRetry{30'000};
+
+std::string uuid_of(virDomainPtr domain) {
+  char uuid[VIR_UUID_STRING_BUFLEN] = {};
+  return virDomainGetUUIDString(domain, uuid) == 0 ? std::string(uuid) : std::string();
+}
+
+const char* close_reason(int reason) {
+  switch (reason) {
+    case VIR_CONNECT_CLOSE_REASON_ERROR: return "I/O error";
+    case VIR_CONNECT_CLOSE_REASON_EOF: return "libvirtd closed the connection";
+    case VIR_CONNECT_CLOSE_REASON_KEEPALIVE: return "keepalive timeout";
+    default: return "closed by the client";
+  }
+}
+
+}  // namespace
+
+LibvirtMonitor::LibvirtMonitor(asio::any_io_executor executor, std::string uri,
+                               std::string channel_name, DomainRegistry& registry)
+    : executor_(std::move(executor)),
+      uri_(std::move(uri)),
+      channel_name_(std::move(channel_name)),
+      registry_(registry),
+      wake_(executor_) {}
+
+LibvirtMonitor::~LibvirtMonitor() { disconnect(); }
+
+void LibvirtMonitor::start() {
+  asio::co_spawn(executor_, run(), asio::detached);
+}
+
+void LibvirtMonitor::stop() {
+  stopped_ = true;
+  wake_.cancel();
+}
+
+asio::awaitable<void> LibvirtMonitor::run() {
+  auto retry = kFirstRetry;
+  while (!stopped_) {
+    if (!connection_) {
+      if (!connect()) {
+        wake_.expires_after(retry);
+        co_await wake_.async_wait(use_nothrow);
+        retry = std::min(retry * 2, kMaxRetry);
+        continue;
+      }
+      retry = kFirstRetry;
+    }
+    wake_.expires_at(std::chrono::steady_clock::time_point::max());
+    co_await wake_.async_wait(use_nothrow);  // on_close() or stop() wakes us
+    if (lost_) {
+      lost_ = false;
+      disconnect();
+    }
+  }
+  disconnect();
+}
+
+bool LibvirtMonitor::connect() {
+  virResetLastError();
+  ConnectPtr connection(virConnectOpenReadOnly(uri_.c_str()));
+  if (!connection) {
+    log::warning("cannot connect to libvirt at " + uri_ + ": " + libvirt_error() +
+                 " (retrying; hostd needs read access to libvirt)");
+    return false;
+  }
+  connection_ = std::move(connection);
+  ++connects_;
+  // Keepalives notice a dead libvirtd even while nothing else is sent (not all drivers
+  // support them: the test driver does not, and that is fine).
+  virConnectSetKeepAlive(connection_.get(), 5, 3);
+  virConnectRegisterCloseCallback(connection_.get(), &LibvirtMonitor::on_close, this, nullptr);
+  callbacks_.push_back(virConnectDomainEventRegisterAny(
+      connection_.get(), nullptr, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+      VIR_DOMAIN_EVENT_CALLBACK(&LibvirtMonitor::on_lifecycle), this, nullptr));
+  for (const int id : {VIR_DOMAIN_EVENT_ID_DEVICE_ADDED, VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED}) {
+    callbacks_.push_back(virConnectDomainEventRegisterAny(
+        connection_.get(), nullptr, id, VIR_DOMAIN_EVENT_CALLBACK(&LibvirtMonitor::on_device),
+        this, nullptr));
+  }
+  log::info("connected to libvirt at " + uri_);
+  discover();
+  return true;
+}
+
+void LibvirtMonitor::disconnect() {
+  if (!connection_) return;
+  for (const int id : callbacks_) {
+    if (id >= 0) virConnectDomainEventDeregisterAny(connection_.get(), id);
+  }
+  callbacks_.clear();
+  virConnectUnregisterCloseCallback(connection_.get(), &LibvirtMonitor::on_close);
+  connection_.reset();
+}
+
+void LibvirtMonitor::discover() {
+  virDomainPtr* domains = nullptr;
+  const int count =
+      virConnectListAllDomains(connection_.get(), &domains, VIR_CONNECT_LIST_DOMAINS_ACTIVE);
+  if (count < 0) {
+    log::warning("cannot list libvirt's domains: " + libvirt_error());
+    return;
+  }
+  std::set<std::string> running;
+  for (int i = 0; i < count; ++i) {
+    DomainPtr domain(domains[i]);
+    running.insert(uuid_of(domain.get()));
+    refresh(domain.get());
+  }
+  free(domains);  // NOLINT: allocated by libvirt
+  registry_.retain_only(running);
+}
+
+void LibvirtMonitor::refresh(const std::string& uuid) {
+  if (!connection_) return;
+  DomainPtr domain(virDomainLookupByUUIDString(connection_.get(), uuid.c_str()));
+  if (!domain) {
+    registry_.domain_stopped(uuid);  // vanished meanwhile
+    return;
+  }
+  if (virDomainIsActive(domain.get()) == 1) {
+    refresh(domain.get());
+  } else {
+    registry_.domain_stopped(uuid);
+  }
+}
+
+void LibvirtMonitor::refresh(virDomainPtr domain) {
+  LibvirtString xml(virDomainGetXMLDesc(domain, 0));
+  if (!xml) {
+    log::warning("domain '" + std::string(virDomainGetName(domain)) +
+                 "': cannot read its XML: " + libvirt_error());
+    return;
+  }
+  try {
+    registry_.domain_running(parse_domain_xml(xml.get(), channel_name_));
+  } catch (const std::exception& bad) {
+    log::warning("domain '" + std::string(virDomainGetName(domain)) +
+                 "': cannot use its XML: " + bad.what());
+  }
+}
+
+// libvirt's callbacks run inside its event dispatch; the work is posted so that it runs on a
+// clean stack and may call libvirt freely.
+int LibvirtMonitor::on_lifecycle(virConnectPtr, virDomainPtr domain, int event, int, void* self) {
+  auto* monitor = static_cast<LibvirtMonitor*>(self);
+  const std::string uuid = uuid_of(domain);
+  asio::post(monitor->executor_, [monitor, uuid, event] {
+    if (monitor->stopped_) return;
+    switch (event) {
+      case VIR_DOMAIN_EVENT_STOPPED:
+        monitor->registry_.domain_stopped(uuid);
+        break;
+      case VIR_DOMAIN_EVENT_STARTED:
+      case VIR_DOMAIN_EVENT_RESUMED:
+      case VIR_DOMAIN_EVENT_DEFINED:
+        monitor->refresh(uuid);
+        break;
+      case VIR_DOMAIN_EVENT_UNDEFINED:
+        monitor->refresh(uuid);  // a transient domain's undefine also ends it
+        break;
+      default:
+        break;
+    }
+  });
+  return 0;
+}
+
+void LibvirtMonitor::on_device(virConnectPtr, virDomainPtr domain, const char*, void* self) {
+  auto* monitor = static_cast<LibvirtMonitor*>(self);
+  asio::post(monitor->executor_, [monitor, uuid = uuid_of(domain)] {
+    if (!monitor->stopped_) monitor->refresh(uuid);
+  });
+}
+
+void LibvirtMonitor::on_close(virConnectPtr, int reason, void* self) {
+  auto* monitor = static_cast<LibvirtMonitor*>(self);
+  log::warning(std::string("lost the connection to libvirt (") + close_reason(reason) +
+               "): reconnecting; running domains stay served");
+  monitor->lost_ = true;
+  monitor->wake_.cancel();
+}
+
+}  // namespace perfkvm::host

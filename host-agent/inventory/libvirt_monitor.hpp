@@ -1,0 +1,59 @@
+// Keeps the domain registry in step with libvirt: connects (read-only) to the URI, discovers
+// the running domains, follows lifecycle and device events, and when the connection drops
+// (libvirtd restarted) reconnects with backoff and re-discovers, while the domains that are
+// still running stay served. libvirt's events arrive through LibvirtEventLoop, on the same
+// io_context as everything else.
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "host-agent/inventory/domain_registry.hpp"
+#include "host-agent/inventory/libvirt_handles.hpp"
+
+namespace perfkvm::host {
+
+class LibvirtMonitor {
+ public:
+  LibvirtMonitor(boost::asio::any_io_executor executor, std::string uri, std::string channel_name,
+                 DomainRegistry& registry);
+  ~LibvirtMonitor();
+  LibvirtMonitor(const LibvirtMonitor&) = delete;
+  LibvirtMonitor& operator=(const LibvirtMonitor&) = delete;
+
+  void start();
+  void stop();
+
+  bool connected() const { return connection_ != nullptr; }
+  std::uint64_t connects() const { return connects_; }
+  // Looks the domain up again and updates the registry (also used after device events).
+  void refresh(const std::string& uuid);
+
+ private:
+  boost::asio::awaitable<void> run();
+  bool connect();
+  void disconnect();
+  void discover();
+  void refresh(virDomainPtr domain);
+
+  static int on_lifecycle(virConnectPtr, virDomainPtr domain, int event, int detail, void* self);
+  static void on_device(virConnectPtr, virDomainPtr domain, const char* alias, void* self);
+  static void on_close(virConnectPtr, int reason, void* self);
+
+  boost::asio::any_io_executor executor_;
+  std::string uri_;
+  std::string channel_name_;
+  DomainRegistry& registry_;
+  ConnectPtr connection_;
+  std::vector<int> callbacks_;
+  boost::asio::steady_timer wake_;
+  bool stopped_ = false;
+  bool lost_ = false;
+  std::uint64_t connects_ = 0;
+};
+
+}  // namespace perfkvm::host

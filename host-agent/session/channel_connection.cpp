@@ -1,0 +1,423 @@
+#include "host-agent/session/channel_connection.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <stdexcept>
+
+#include "host-agent/counters/column_plan.hpp"
+#include "host-agent/session/measurement.hpp"
+#include "perfkvm_config.hpp"
+#include "util/log.hpp"
+
+namespace perfkvm::host {
+
+namespace asio = boost::asio;
+using namespace asio::experimental::awaitable_operators;
+using protocol::ErrorCode;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
+constexpr std::size_t kReadChunk = 64 * 1024;
+
+// Upper bound of a sample frame's size, to refuse requests whose samples could not be sent.
+std::size_t worst_sample_bytes(std::size_t columns, std::size_t vcpus, bool per_vcpu) {
+  constexpr std::size_t kCell = 3 * 21 + 4;  // three 20-digit numbers, brackets, commas
+  constexpr std::size_t kEnvelope = 400;
+  constexpr std::size_t kRow = 48;
+  return kEnvelope + columns * kCell + (per_vcpu ? vcpus * (kRow + columns * kCell) : 0);
+}
+
+std::string vcpu_range(const std::vector<VcpuThread>& threads) {
+  std::string text;
+  for (const auto& thread : threads) {
+    if (!text.empty()) text += ",";
+    text += std::to_string(thread.vcpu);
+  }
+  return text;
+}
+
+}  // namespace
+
+// A counting request: its measurement and its sample timer. Shared with its sampler
+// coroutine, which may still be suspended on the timer after the request ended.
+struct ChannelConnection::Request {
+  Request(asio::any_io_executor executor, const protocol::Start& start, Measurement run)
+      : id(start.request_id),
+        interval(start.interval_ms ? std::optional(std::chrono::milliseconds(*start.interval_ms))
+                                   : std::nullopt),
+        measurement(std::move(run)),
+        timer(std::move(executor)) {}
+
+  std::uint64_t id;
+  std::optional<std::chrono::milliseconds> interval;
+  Measurement measurement;
+  asio::steady_timer timer;
+  std::uint64_t samples_dropped = 0;
+};
+
+ChannelConnection::ChannelConnection(ChannelSocket socket, std::shared_ptr<DomainContext> domain,
+                                     const SessionConfig& config,
+                                     const std::vector<protocol::EventStatus>& event_table,
+                                     std::string label)
+    : socket_(std::move(socket)),
+      domain_(std::move(domain)),
+      config_(config),
+      event_table_(event_table),
+      label_(std::move(label)),
+      decoder_(config.max_frame_bytes),
+      outbox_(config.max_queued_samples, config.max_queued_replies),
+      outbox_ready_(socket_.get_executor()),
+      lease_timer_(socket_.get_executor()) {}
+
+ChannelConnection::~ChannelConnection() {
+  if (session_) --domain_->active_sessions;
+}
+
+void ChannelConnection::close() {
+  boost::system::error_code ignored;
+  socket_.shutdown(ChannelSocket::shutdown_both, ignored);
+  socket_.close(ignored);
+}
+
+std::size_t ChannelConnection::open_counter_fds() const {
+  return request_ ? request_->measurement.open_fd_count() : 0;
+}
+
+asio::awaitable<void> ChannelConnection::run() {
+  const auto self = shared_from_this();
+  log::info(label_ + ": channel connected");
+  co_await (read_loop() || write_loop() || lease_loop());
+  end_session(std::nullopt, "channel closed");
+  const auto& stats = decoder_.stats();
+  log::info(label_ + ": channel closed (" + std::to_string(stats.frames) + " frames read, " +
+            std::to_string(stats.discarded_bytes) + " bytes discarded)");
+}
+
+// ---- I/O loops -------------------------------------------------------------------------------
+
+asio::awaitable<void> ChannelConnection::read_loop() {
+  std::vector<char> buffer(kReadChunk);
+  for (;;) {
+    auto [ec, n] = co_await socket_.async_read_some(asio::buffer(buffer), use_nothrow);
+    if (ec) {
+      if (ec != asio::error::eof && ec != asio::error::operation_aborted) {
+        log::warning(label_ + ": read failed: " + ec.message());
+      }
+      co_return;
+    }
+    const auto before = decoder_.stats();
+    std::string_view input(buffer.data(), n);
+    while (auto payload = decoder_.next(input)) on_payload(*payload);
+    const auto& after = decoder_.stats();
+    if (after.discarded_bytes != before.discarded_bytes) {
+      // Normal after a reconnect: stale half-frames of an earlier session.
+      log::debug(label_ + ": skipped " +
+                 std::to_string(after.discarded_bytes - before.discarded_bytes) +
+                 " bytes that were not a whole frame");
+    }
+    if (after.oversize != before.oversize) {
+      send_error(session_ ? session_->nonce : std::string(), std::nullopt,
+                 ErrorCode::invalid_message,
+                 "a frame larger than this host's maximum of " +
+                     std::to_string(config_.max_frame_bytes) + " bytes was discarded");
+    }
+  }
+}
+
+asio::awaitable<void> ChannelConnection::write_loop() {
+  for (;;) {
+    while (outbox_.empty()) {
+      outbox_ready_.expires_at(Clock::time_point::max());
+      co_await outbox_ready_.async_wait(use_nothrow);  // send() cancels it to wake us
+      const auto state = co_await asio::this_coro::cancellation_state;
+      if (state.cancelled() != asio::cancellation_type::none) co_return;
+    }
+    // The write may wait a long time (a guest that does not read): samples queued meanwhile
+    // are dropped by the outbox, and the lease ends the session.
+    auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(outbox_.front()), use_nothrow);
+    if (ec) {
+      if (ec != asio::error::operation_aborted) {
+        log::warning(label_ + ": write failed: " + ec.message());
+      }
+      co_return;
+    }
+    outbox_.pop_front();
+  }
+}
+
+asio::awaitable<void> ChannelConnection::lease_loop() {
+  const auto period = std::max(config_.lease() / 4, std::chrono::milliseconds(5));
+  for (;;) {
+    lease_timer_.expires_after(period);
+    auto [ec] = co_await lease_timer_.async_wait(use_nothrow);
+    if (ec) co_return;
+    if (session_ && Clock::now() - last_heard_ > config_.lease()) {
+      log::warning(label_ + ": guest session " + session_->nonce + " silent for more than " +
+                   std::to_string(config_.lease_ms) + " ms: closing its counters");
+      end_session(ErrorCode::lease_expired,
+                  "no message from the guest for " + std::to_string(config_.lease_ms) +
+                      " ms (the lease): the session's counters are closed");
+    }
+  }
+}
+
+asio::awaitable<void> ChannelConnection::sample_loop(std::shared_ptr<Request> request) {
+  const auto self = shared_from_this();
+  auto deadline = request->measurement.started_at();
+  for (;;) {
+    // Fixed cadence from the start, without bursts to catch up after a delay.
+    deadline = std::max(deadline + *request->interval, Clock::now());
+    request->timer.expires_at(deadline);
+    auto [ec] = co_await request->timer.async_wait(use_nothrow);
+    if (ec || request_ != request || !session_) co_return;
+    if (!send(request->measurement.sample(session_->nonce, request->id), Outbox::Kind::sample)) {
+      ++request->samples_dropped;
+    }
+  }
+}
+
+// ---- messages --------------------------------------------------------------------------------
+
+void ChannelConnection::on_payload(std::string_view payload) {
+  auto parsed = protocol::parse_message(payload);
+  if (const auto* error = std::get_if<protocol::ParseError>(&parsed)) {
+    log::warning(label_ + ": bad message from the guest: " + error->message);
+    if (error->type != protocol::Error::kType) send(protocol::error_reply(*error), Outbox::Kind::reply);
+    return;
+  }
+  std::visit([this](const auto& message) { on_message(message); }, std::get<protocol::Message>(parsed));
+}
+
+template <class HostToGuest>
+void ChannelConnection::on_message(const HostToGuest& message) {
+  send_error(message.nonce, std::nullopt, ErrorCode::invalid_message,
+             "'" + std::string(HostToGuest::kType) + "' is sent by the host, not by a guest");
+}
+
+void ChannelConnection::on_message(const protocol::Error& error) {
+  // Never answered: an error about an error could ping-pong forever.
+  log::warning(label_ + ": guest reported " + std::string(to_string(error.code)) + ": " +
+               error.message);
+}
+
+void ChannelConnection::on_message(const protocol::Hello& hello) {
+  last_heard_ = Clock::now();
+  if (session_) {
+    end_session(ErrorCode::session_replaced,
+                "a new hello arrived on this channel: this session has ended");
+  }
+  const std::uint32_t low = std::max(hello.protocol_min, protocol::kMinProtocolVersion);
+  const std::uint32_t high = std::min(hello.protocol_max, protocol::kProtocolVersion);
+  if (low > high) {
+    send_error(hello.nonce, std::nullopt, ErrorCode::unsupported_version,
+               "this host speaks protocol versions " +
+                   std::to_string(protocol::kMinProtocolVersion) + " to " +
+                   std::to_string(protocol::kProtocolVersion) + "; the guest offered " +
+                   std::to_string(hello.protocol_min) + " to " + std::to_string(hello.protocol_max));
+    return;
+  }
+  if (domain_->active_sessions >= config_.max_sessions) {
+    send_error(hello.nonce, std::nullopt, ErrorCode::too_many_sessions,
+               "domain '" + domain_->name + "' already has " +
+                   std::to_string(domain_->active_sessions) + " sessions, the maximum");
+    return;
+  }
+  session_ = GuestSession{hello.nonce, high};
+  ++domain_->active_sessions;
+  log::info(label_ + ": session " + hello.nonce + " started by " + hello.agent + " " +
+            hello.agent_version);
+  protocol::Welcome welcome;
+  welcome.nonce = hello.nonce;
+  welcome.protocol = high;
+  welcome.agent = "perfkvm-hostd";
+  welcome.agent_version = PERFKVM_VERSION;
+  welcome.domain_name = domain_->name;
+  welcome.domain_uuid = domain_->uuid;
+  welcome.vcpus = domain_->vcpus;
+  welcome.events = event_table_;
+  welcome.limits = config_.limits();
+  send(welcome, Outbox::Kind::reply);
+}
+
+bool ChannelConnection::check_session(const std::string& nonce,
+                                      std::optional<std::uint64_t> request_id) {
+  if (session_ && session_->nonce == nonce) {
+    last_heard_ = Clock::now();
+    return true;
+  }
+  send_error(nonce, request_id, ErrorCode::no_session,
+             "no session " + nonce + " on this channel (send hello first)");
+  return false;
+}
+
+void ChannelConnection::on_message(const protocol::Keepalive& keepalive) {
+  if (check_session(keepalive.nonce, std::nullopt)) {
+    send(protocol::Keepalive{keepalive.nonce}, Outbox::Kind::reply);
+  }
+}
+
+void ChannelConnection::on_message(const protocol::ListEvents& list) {
+  if (check_session(list.nonce, std::nullopt)) {
+    send(protocol::Events{list.nonce, event_table_}, Outbox::Kind::reply);
+  }
+}
+
+void ChannelConnection::on_message(const protocol::Stop& stop) {
+  if (!check_session(stop.nonce, stop.request_id)) return;
+  if (!request_ || request_->id != stop.request_id) {
+    send_error(stop.nonce, stop.request_id, ErrorCode::unknown_request,
+               "request " + std::to_string(stop.request_id) + " is not counting");
+    return;
+  }
+  finish_request(protocol::EndReason::stopped);
+}
+
+void ChannelConnection::on_message(const protocol::Start& start) {
+  if (!check_session(start.nonce, start.request_id)) return;
+  try {
+    start_counting(start);
+  } catch (const std::exception& failure) {
+    log::error(label_ + ": start failed: " + failure.what());
+    request_.reset();
+    send_error(start.nonce, start.request_id, ErrorCode::internal,
+               std::string("the host could not start counting: ") + failure.what());
+  }
+}
+
+void ChannelConnection::start_counting(const protocol::Start& start) {
+  const auto refuse = [&](ErrorCode code, const std::string& message) {
+    send_error(start.nonce, start.request_id, code, message);
+  };
+  if (request_) {
+    return refuse(ErrorCode::busy, "request " + std::to_string(request_->id) +
+                                       " is still counting on this channel; stop it first");
+  }
+  if (start.events.size() > config_.max_events) {
+    return refuse(ErrorCode::too_many_events,
+                  std::to_string(start.events.size()) + " events requested; this host allows " +
+                      std::to_string(config_.max_events) + " per request");
+  }
+  std::vector<const protocol::EventInfo*> events;
+  for (const auto& name : start.events) {
+    const auto* event = protocol::find_event(name);
+    if (!event) {
+      return refuse(ErrorCode::unknown_event, "unknown event '" + name +
+                                                  "'; valid events: " +
+                                                  protocol::event_names_list());
+    }
+    events.push_back(event);
+  }
+  if (start.interval_ms && *start.interval_ms < config_.min_interval_ms) {
+    return refuse(ErrorCode::interval_too_short,
+                  "interval " + std::to_string(*start.interval_ms) +
+                      " ms is below this host's minimum of " +
+                      std::to_string(config_.min_interval_ms) + " ms");
+  }
+  const VcpuResolution resolution = domain_->resolve_threads();
+  if (resolution.threads.empty()) {
+    return refuse(ErrorCode::domain_unavailable, "cannot find the vCPU threads of domain '" +
+                                                     domain_->name + "': " + resolution.problem);
+  }
+  std::vector<VcpuTarget> targets;
+  if (start.vcpus) {
+    for (const auto vcpu : *start.vcpus) {
+      const auto found = std::find_if(resolution.threads.begin(), resolution.threads.end(),
+                                      [&](const VcpuThread& t) { return t.vcpu == vcpu; });
+      if (found == resolution.threads.end()) {
+        return refuse(ErrorCode::invalid_vcpu,
+                      "vCPU " + std::to_string(vcpu) + " does not exist: domain '" +
+                          domain_->name + "' has vCPUs " + vcpu_range(resolution.threads));
+      }
+      targets.push_back({found->vcpu, found->tid});
+    }
+    std::sort(targets.begin(), targets.end(),
+              [](const VcpuTarget& a, const VcpuTarget& b) { return a.vcpu < b.vcpu; });
+  } else {
+    for (const auto& thread : resolution.threads) targets.push_back({thread.vcpu, thread.tid});
+  }
+  auto columns = plan_columns(events, start.mode);
+  if (worst_sample_bytes(columns.size(), targets.size(), start.per_vcpu) > config_.max_frame_bytes) {
+    return refuse(ErrorCode::too_many_events,
+                  std::to_string(columns.size()) + " columns for " +
+                      std::to_string(targets.size()) +
+                      " vCPUs would not fit in this host's maximum frame of " +
+                      std::to_string(config_.max_frame_bytes) +
+                      " bytes; count fewer events or vCPUs, or drop the per-vCPU breakdown");
+  }
+
+  request_ = std::make_shared<Request>(
+      socket_.get_executor(), start,
+      Measurement(std::move(targets), std::move(columns), start.per_vcpu));
+  request_->measurement.start();
+  log::info(label_ + ": request " + std::to_string(start.request_id) + " counting " +
+            std::to_string(start.events.size()) + " events on vCPUs " +
+            vcpu_range(resolution.threads) + " (threads from " + resolution.source + ")");
+  send(protocol::Started{start.nonce, start.request_id, request_->measurement.columns(),
+                         request_->measurement.vcpus(), start.interval_ms},
+       Outbox::Kind::reply);
+  if (request_->interval) {
+    asio::co_spawn(socket_.get_executor(), sample_loop(request_), asio::detached);
+  }
+}
+
+void ChannelConnection::finish_request(protocol::EndReason reason) {
+  const auto request = std::exchange(request_, nullptr);
+  request->timer.cancel();
+  const auto report =
+      request->measurement.finish(session_->nonce, request->id, reason, request->samples_dropped);
+  log::info(label_ + ": request " + std::to_string(report.request_id) + " " +
+            std::string(to_string(reason)) + " after " +
+            std::to_string(report.duration_ns / 1'000'000) + " ms");
+  send(report, Outbox::Kind::reply);
+}
+
+void ChannelConnection::end_session(std::optional<ErrorCode> notify, const std::string& why) {
+  if (!session_) return;
+  if (request_) {
+    log::info(label_ + ": request " + std::to_string(request_->id) + " ended: " + why);
+    request_->timer.cancel();
+    request_->measurement.close();  // now: the sampler may hold the request a moment longer
+    request_.reset();
+  }
+  if (notify) send_error(session_->nonce, std::nullopt, *notify, why);
+  --domain_->active_sessions;
+  session_.reset();
+}
+
+// ---- sending ---------------------------------------------------------------------------------
+
+void ChannelConnection::send_error(const std::string& nonce, std::optional<std::uint64_t> request_id,
+                                   ErrorCode code, const std::string& message) {
+  send(protocol::Error{protocol::is_valid_nonce(nonce) ? nonce : std::string(), request_id, code,
+                       message},
+       Outbox::Kind::reply);
+}
+
+bool ChannelConnection::send(const protocol::Message& message, Outbox::Kind kind) {
+  std::string frame;
+  try {
+    frame = protocol::encode_message(message, config_.max_frame_bytes);
+  } catch (const std::invalid_argument& unsendable) {
+    log::error(label_ + ": cannot send '" + std::string(protocol::type_name(message)) +
+               "': " + unsendable.what());
+    return false;
+  }
+  if (!outbox_.push(std::move(frame), kind)) {
+    if (kind == Outbox::Kind::reply) {
+      log::warning(label_ + ": guest is not reading; dropped a '" +
+                   std::string(protocol::type_name(message)) + "' reply");
+    }
+    return false;
+  }
+  outbox_ready_.cancel();
+  return true;
+}
+
+}  // namespace perfkvm::host

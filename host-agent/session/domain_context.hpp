@@ -1,0 +1,23 @@
+// What a channel is bound to. A channel's domain is known from the transport (the domain's
+// own virtio-serial socket, or the vsock CID libvirt assigned it) before the guest says a
+// word; nothing the guest sends can change it.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "host-agent/threads/vcpu_threads.hpp"
+
+namespace perfkvm::host {
+
+struct DomainContext {
+  std::string name;
+  std::string uuid;
+  std::uint32_t vcpus = 0;  // from the domain XML; the threads are resolved at each start
+  // Finds the domain's vCPU threads now (vCPU hotplug: called at every start).
+  std::function<VcpuResolution()> resolve_threads;
+  std::uint32_t active_sessions = 0;  // over all of this domain's channels
+};
+
+}  // namespace perfkvm::host

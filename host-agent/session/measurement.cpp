@@ -1,0 +1,70 @@
+#include "host-agent/session/measurement.hpp"
+
+#include <stdexcept>
+
+namespace perfkvm::host {
+
+namespace {
+
+std::vector<std::uint32_t> vcpus_of(const std::vector<VcpuTarget>& targets) {
+  std::vector<std::uint32_t> vcpus;
+  for (const auto& target : targets) vcpus.push_back(target.vcpu);
+  return vcpus;
+}
+
+}  // namespace
+
+Measurement::Measurement(std::vector<VcpuTarget> targets, std::vector<CounterColumn> columns,
+                         bool per_vcpu)
+    : vcpus_(vcpus_of(targets)), per_vcpu_(per_vcpu) {
+  counters_.emplace(std::move(targets), std::move(columns));
+  columns_ = counters_->columns();
+}
+
+void Measurement::start() {
+  started_at_ = Clock::now();
+  counters_->enable();
+}
+
+std::uint64_t Measurement::elapsed_ns() const {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - started_at_).count());
+}
+
+protocol::Sample Measurement::sample(const std::string& nonce, std::uint64_t request_id) {
+  if (!counters_) throw std::logic_error("sample() after finish()");
+  protocol::Sample sample;
+  sample.nonce = nonce;
+  sample.request_id = request_id;
+  sample.seq = ++seq_;
+  auto reading = counters_->read();
+  sample.elapsed_ns = elapsed_ns();
+  sample.host_time_ns = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(
+          std::chrono::system_clock::now().time_since_epoch())
+          .count());
+  sample.totals = std::move(reading.totals);
+  if (per_vcpu_) sample.vcpus = std::move(reading.vcpus);
+  return sample;
+}
+
+protocol::Report Measurement::finish(const std::string& nonce, std::uint64_t request_id,
+                                     protocol::EndReason reason, std::uint64_t samples_dropped) {
+  if (!counters_) throw std::logic_error("finish() called twice");
+  counters_->disable();
+  protocol::Report report;
+  report.duration_ns = elapsed_ns();
+  auto reading = counters_->read();
+  counters_.reset();  // the fds close now, not when the last owner lets go
+  report.nonce = nonce;
+  report.request_id = request_id;
+  report.reason = reason;
+  report.samples_dropped = samples_dropped;
+  report.samples_sent = seq_ - std::min(seq_, samples_dropped);
+  report.columns = columns_;
+  report.totals = std::move(reading.totals);
+  if (per_vcpu_) report.vcpus = std::move(reading.vcpus);
+  return report;
+}
+
+}  // namespace perfkvm::host

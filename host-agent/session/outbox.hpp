@@ -1,0 +1,42 @@
+// Frames waiting to be written to one guest. Bounded: hostd never blocks on, nor buffers
+// without limit for, a guest that does not read (a virtio-serial port nobody has open simply
+// stops accepting bytes). Samples beyond their bound are dropped and counted; the guest sees
+// the gap in sequence numbers and the count in the report.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <string>
+
+namespace perfkvm::host {
+
+class Outbox {
+ public:
+  enum class Kind { reply, sample };
+
+  Outbox(std::size_t max_samples, std::size_t max_replies)
+      : max_samples_(max_samples), max_replies_(max_replies) {}
+
+  // Queues a frame; false if it was dropped because its kind's bound is reached.
+  bool push(std::string frame, Kind kind);
+
+  bool empty() const { return frames_.empty(); }
+  const std::string& front() const { return frames_.front().bytes; }
+  void pop_front();
+
+  std::size_t queued_samples() const { return queued_samples_; }
+  std::size_t size() const { return frames_.size(); }
+
+ private:
+  struct Entry {
+    std::string bytes;
+    Kind kind;
+  };
+  std::deque<Entry> frames_;
+  std::size_t queued_samples_ = 0;
+  std::size_t max_samples_;
+  std::size_t max_replies_;
+};
+
+}  // namespace perfkvm::host

@@ -1,0 +1,29 @@
+// The host's limits for guest sessions, all configurable on perfkvm-hostd's command line and
+// announced to the guest in welcome.limits.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+
+#include "protocol/frame.hpp"
+#include "protocol/messages.hpp"
+
+namespace perfkvm::host {
+
+struct SessionConfig {
+  std::uint32_t min_interval_ms = 10;       // shortest sample interval (>= 1)
+  std::uint32_t max_events = 32;            // events per start request
+  std::uint32_t max_sessions = 4;           // concurrent sessions per domain
+  std::uint32_t max_frame_bytes = protocol::kDefaultMaxPayload;
+  std::uint32_t lease_ms = 10'000;          // silence after which a session's counters close
+  std::size_t max_queued_samples = 8;       // samples waiting for a slow guest; more are dropped
+  std::size_t max_queued_replies = 64;      // other frames waiting; more are dropped and logged
+
+  protocol::Limits limits() const {
+    return {min_interval_ms, max_events, max_sessions, max_frame_bytes, lease_ms};
+  }
+  std::chrono::milliseconds lease() const { return std::chrono::milliseconds(lease_ms); }
+};
+
+}  // namespace perfkvm::host

@@ -1,0 +1,126 @@
+#include "host-agent/transport/vsock_listener.hpp"
+
+#include <linux/vm_sockets.h>
+#include <sys/socket.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <cstring>
+
+#include "util/log.hpp"
+
+namespace perfkvm::host {
+
+namespace asio = boost::asio;
+
+namespace {
+
+constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
+
+}  // namespace
+
+StreamListener::Acceptor StreamListener::open_vsock(asio::any_io_executor executor,
+                                                   std::uint32_t port) {
+  sockaddr_vm address{};
+  address.svm_family = AF_VSOCK;
+  address.svm_cid = VMADDR_CID_ANY;
+  address.svm_port = port;
+  const asio::generic::stream_protocol::endpoint endpoint(&address, sizeof address, 0);
+  Acceptor acceptor(executor);
+  acceptor.open(asio::generic::stream_protocol(AF_VSOCK, 0));
+  acceptor.bind(endpoint);
+  acceptor.listen();
+  return acceptor;
+}
+
+std::optional<std::uint32_t> StreamListener::vsock_peer_cid(const ChannelSocket& socket) {
+  boost::system::error_code ec;
+  const auto peer = socket.remote_endpoint(ec);
+  if (ec || peer.size() < sizeof(sockaddr_vm) || peer.data()->sa_family != AF_VSOCK) {
+    return std::nullopt;
+  }
+  sockaddr_vm address;
+  std::memcpy(&address, peer.data(), sizeof address);
+  return address.svm_cid;
+}
+
+StreamListener::StreamListener(Acceptor acceptor, PeerCid peer_cid, FindDomain find_domain,
+                               const SessionConfig& config,
+                               const std::vector<protocol::EventStatus>& event_table)
+    : acceptor_(std::move(acceptor)),
+      peer_cid_(std::move(peer_cid)),
+      find_domain_(std::move(find_domain)),
+      config_(config),
+      event_table_(event_table) {}
+
+void StreamListener::start() {
+  asio::co_spawn(acceptor_.get_executor(), [self = shared_from_this()] { return self->accept_loop(); },
+                 asio::detached);
+}
+
+void StreamListener::stop() {
+  stopped_ = true;
+  boost::system::error_code ignored;
+  acceptor_.close(ignored);
+  for (const auto& connection : connections()) connection->close();
+}
+
+void StreamListener::close_domain(const DomainContext& domain) {
+  for (const auto& connection : connections()) {
+    if (&connection->domain() == &domain) connection->close();
+  }
+}
+
+std::vector<std::shared_ptr<ChannelConnection>> StreamListener::connections() const {
+  std::vector<std::shared_ptr<ChannelConnection>> live;
+  for (const auto& weak : connections_) {
+    if (auto connection = weak.lock()) live.push_back(std::move(connection));
+  }
+  return live;
+}
+
+asio::awaitable<void> StreamListener::accept_loop() {
+  while (!stopped_) {
+    auto [ec, socket] = co_await acceptor_.async_accept(use_nothrow);
+    if (stopped_) break;
+    if (ec) {
+      // EMFILE and friends: log, pause, go on; a listener must not die of one bad accept.
+      log::warning("vsock: accept failed: " + ec.message());
+      asio::steady_timer pause(acceptor_.get_executor(), std::chrono::milliseconds(100));
+      co_await pause.async_wait(use_nothrow);
+      continue;
+    }
+    asio::co_spawn(acceptor_.get_executor(),
+                   [self = shared_from_this(), s = std::move(socket)]() mutable {
+                     return self->serve(std::move(s));
+                   },
+                   asio::detached);
+  }
+}
+
+asio::awaitable<void> StreamListener::serve(ChannelSocket socket) {
+  const auto cid = peer_cid_(socket);
+  auto domain = cid ? find_domain_(*cid) : nullptr;
+  if (!domain) {
+    const std::string who = cid ? "CID " + std::to_string(*cid) : "a peer without a CID";
+    log::warning("vsock: connection from " + who + ", which is no running domain's: refused");
+    const std::string frame = protocol::encode_message(protocol::Error{
+        "", std::nullopt, protocol::ErrorCode::unknown_peer,
+        who + " belongs to no running domain this host serves"});
+    co_await asio::async_write(socket, asio::buffer(frame), use_nothrow);
+    boost::system::error_code ignored;
+    socket.shutdown(ChannelSocket::shutdown_both, ignored);
+    co_return;
+  }
+  const std::string label = "domain '" + domain->name + "' vsock CID " + std::to_string(*cid);
+  auto connection = std::make_shared<ChannelConnection>(std::move(socket), std::move(domain),
+                                                        config_, event_table_, label);
+  std::erase_if(connections_, [](const auto& weak) { return weak.expired(); });
+  connections_.push_back(connection);
+  co_await connection->run();
+}
+
+}  // namespace perfkvm::host

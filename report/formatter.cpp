@@ -1,0 +1,176 @@
+#include "report/formatter.hpp"
+
+#include <optional>
+
+#include "report/interval_delta.hpp"
+#include "report/line_writer.hpp"
+#include "report/metrics.hpp"
+#include "report/number_format.hpp"
+
+namespace perfkvm::report {
+namespace {
+
+// The readings one set of lines is printed from: the totals, or one vCPU's row.
+struct Group {
+  std::optional<VcpuLabel> vcpu;
+  std::vector<protocol::Cell> cells;  // by column index; may be shorter than the columns
+};
+
+const protocol::Cell* cell_at(const Group& group, std::size_t column) {
+  return column < group.cells.size() ? &group.cells[column] : nullptr;
+}
+
+// perf's test for a usable reading: run == 0 || ena == 0 means <not counted>.
+bool ran(const protocol::Column& column, const protocol::Cell* cell) {
+  return column.status == protocol::ColumnStatus::counted && cell != nullptr && cell->has_value() &&
+         (*cell)->time_running != 0 && (*cell)->time_enabled != 0;
+}
+
+ShadowStats shadow_stats(const std::vector<protocol::Column>& columns, const Group& group) {
+  ShadowStats stats;
+  for (std::size_t i = 0; i < columns.size(); ++i) {
+    const protocol::Cell* cell = cell_at(group, i);
+    if (ran(columns[i], cell)) stats.record(columns[i], (*cell)->value);
+  }
+  return stats;
+}
+
+// All lines of one output block, event-major like perf -A: each column, then each group.
+void write_block(const std::vector<protocol::Column>& columns, const std::vector<Group>& groups,
+                 std::uint64_t wall_ns, std::optional<std::uint64_t> interval_ns,
+                 const FormatOptions& options, std::string& out) {
+  std::vector<ShadowStats> stats;
+  stats.reserve(groups.size());
+  for (const Group& group : groups) stats.push_back(shadow_stats(columns, group));
+
+  for (std::size_t i = 0; i < columns.size(); ++i) {
+    const protocol::Column& column = columns[i];
+    for (std::size_t g = 0; g < groups.size(); ++g) {
+      const protocol::Cell* cell = cell_at(groups[g], i);
+      CounterLine line;
+      line.interval_ns = interval_ns;
+      line.vcpu = groups[g].vcpu;
+      line.event = column.event;
+      line.scope = column.scope;
+      line.not_counted_text = column.status == protocol::ColumnStatus::not_supported
+                                  ? "<not supported>"
+                                  : "<not counted>";
+      if (cell != nullptr && cell->has_value()) {
+        line.time_enabled = (*cell)->time_enabled;
+        line.time_running = (*cell)->time_running;
+      }
+      line.counted = ran(column, cell);
+      if (line.counted) {
+        line.value = static_cast<double>((*cell)->value) * display_scale(column.event);
+        line.metric = derive_metric(column, line.value, stats[g], wall_ns);
+      }
+      write_counter_line(options, line, out);
+    }
+  }
+}
+
+std::vector<Group> report_groups(const protocol::Report& report, bool per_vcpu) {
+  std::vector<Group> groups;
+  if (per_vcpu && !report.vcpus.empty()) {
+    for (const auto& row : report.vcpus) {
+      groups.push_back(Group{VcpuLabel{row.vcpu, row.status}, row.counts});
+    }
+  } else {
+    groups.push_back(Group{std::nullopt, report.totals});
+  }
+  return groups;
+}
+
+std::vector<protocol::Cell> cell_deltas(const std::vector<protocol::Cell>& current,
+                                        const std::vector<protocol::Cell>* previous) {
+  std::vector<protocol::Cell> deltas;
+  deltas.reserve(current.size());
+  for (std::size_t i = 0; i < current.size(); ++i) {
+    const bool has_previous = previous != nullptr && i < previous->size();
+    deltas.push_back(interval_delta(current[i], has_previous ? (*previous)[i] : std::nullopt));
+  }
+  return deltas;
+}
+
+const protocol::VcpuCounts* find_vcpu(const protocol::Sample* sample, std::uint32_t vcpu) {
+  if (sample == nullptr) return nullptr;
+  for (const auto& row : sample->vcpus) {
+    if (row.vcpu == vcpu) return &row;
+  }
+  return nullptr;
+}
+
+std::vector<Group> interval_groups(const protocol::Sample& current,
+                                   const protocol::Sample* previous, bool per_vcpu) {
+  std::vector<Group> groups;
+  if (per_vcpu && !current.vcpus.empty()) {
+    for (const auto& row : current.vcpus) {
+      const protocol::VcpuCounts* before = find_vcpu(previous, row.vcpu);
+      groups.push_back(Group{VcpuLabel{row.vcpu, row.status},
+                             cell_deltas(row.counts, before ? &before->counts : nullptr)});
+    }
+  } else {
+    groups.push_back(Group{std::nullopt,
+                           cell_deltas(current.totals, previous ? &previous->totals : nullptr)});
+  }
+  return groups;
+}
+
+std::string header_target(const FormatOptions& options) {
+  if (options.command.empty() && options.target_label.empty()) return "all vCPUs";
+  if (options.target_label.empty()) return "'" + options.command + "'";
+  if (options.command.empty()) return options.target_label;
+  return "'" + options.command + "' on " + options.target_label;
+}
+
+std::string notes(const protocol::Report& report) {
+  std::string text;
+  switch (report.reason) {
+    case protocol::EndReason::stopped: break;
+    case protocol::EndReason::domain_stopped:
+      text += "# counting ended early: the domain stopped or its vCPU threads exited\n";
+      break;
+    case protocol::EndReason::error:
+      text += "# counting ended early: the host could not read the counters\n";
+      break;
+  }
+  if (report.samples_dropped == 1) {
+    text += "# 1 interval sample was dropped\n";
+  } else if (report.samples_dropped > 1) {
+    text += "# " + std::to_string(report.samples_dropped) + " interval samples were dropped\n";
+  }
+  return text;
+}
+
+}  // namespace
+
+std::string format_interval(const std::vector<protocol::Column>& columns,
+                            const protocol::Sample& current, const protocol::Sample* previous,
+                            const FormatOptions& options, bool print_header) {
+  const std::vector<Group> groups = interval_groups(current, previous, options.per_vcpu);
+  std::string out;
+  if (options.format == OutputFormat::human && print_header) {
+    out += interval_header(groups.front().vcpu.has_value());
+  }
+  const std::uint64_t start = previous != nullptr ? previous->elapsed_ns : 0;
+  const std::uint64_t wall_ns = current.elapsed_ns > start ? current.elapsed_ns - start : 0;
+  write_block(columns, groups, wall_ns, current.elapsed_ns, options, out);
+  return out;
+}
+
+std::string format_report(const protocol::Report& report, const FormatOptions& options) {
+  std::string out;
+  const bool human = options.format == OutputFormat::human;
+  if (human) out += "\n Performance counter stats for " + header_target(options) + ":\n\n";
+  write_block(report.columns, report_groups(report, options.per_vcpu), report.duration_ns,
+              std::nullopt, options, out);
+  if (human) {
+    // perf prints the mean wall time as a double: " %17.9f seconds time elapsed".
+    const double seconds = static_cast<double>(report.duration_ns) / 1e9;
+    out += "\n " + pad_left(fixed(seconds, 9), 17) + " seconds time elapsed\n\n";
+    out += notes(report);
+  }
+  return out;
+}
+
+}  // namespace perfkvm::report

@@ -1,0 +1,62 @@
+// Protocol readings (started columns, samples, report) -> text exactly like `perf stat`.
+//
+// Shared by the guest agent `perfkvm` and the host CLI `perfkvm-host stat`. The reference is
+// perf 6.1 (Debian 12's linux-perf, tools/perf/util/stat-display.c and stat-shadow.c): the
+// human layout, `-I` interval lines, `-x SEP` CSV, `-j` JSON (one object per line) and `-A`
+// per-CPU rows (here per vCPU), with perf's widths, metrics and quirks. Where perfkvm differs,
+// on purpose:
+//  - Numbers always use en_US conventions ('.' decimal point, ',' thousands grouping in human
+//    output), whatever the process locale; perf follows LC_NUMERIC.
+//  - Per-vCPU rows are labelled "vCPU0" where perf says "CPU0" (same 11-column field in human
+//    output); JSON uses the key "vcpu" (perf: "cpu") plus "vcpu-status": "running"|"ended".
+//    A vCPU whose thread ended (its counts are final) gets "  (ended)" at the end of its human
+//    lines; CSV keeps perf's fields and does not mark it.
+//  - Scoped columns are named with perf's modifiers: cpu-cycles:G (guest, exclude_host),
+//    cpu-cycles:H (host, exclude_guest); scope "all" has no modifier.
+//  - An interval's "CPUs utilized" divides by the time the interval really covers (difference
+//    of elapsed_ns), where perf divides by the nominal -I period; with dropped samples an
+//    interval spans several periods.
+//  - JSON lines without any metric carry "metric-value" : 0.000000, "metric-unit" : "" where
+//    perf 6.1 prints the unit as "(null)".
+//  - Human report output ends with "# ..." note lines when samples were dropped or counting
+//    ended early (domain stopped, host error); perf has no such events.
+//  - Event names from the wire are printed with control characters replaced by '?' (human,
+//    CSV) or JSON-escaped (JSON).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "protocol/messages.hpp"
+
+namespace perfkvm::report {
+
+enum class OutputFormat { human, csv, json };
+
+struct FormatOptions {
+  OutputFormat format = OutputFormat::human;
+  std::string separator = ",";  // -x SEP, for csv
+  // -A: one line per vCPU and event (event-major, like perf), from the message's vCPU rows.
+  // Without vCPU rows in the message the totals are printed instead.
+  bool per_vcpu = false;
+  // Header of the human report: " Performance counter stats for 'CMD' on TARGET:" with either
+  // part optional (neither: "for all vCPUs"). TARGET is free text, e.g. "VM 'web1' (2 vCPUs)".
+  std::string command;
+  std::string target_label;
+};
+
+// One interval block of `perf stat -I`: each line shows the difference between `current` and
+// `previous` (nullptr for the first sample: the difference from zero), prefixed by
+// current.elapsed_ns in seconds. `print_header` adds perf's "#  time  counts unit events" line
+// in human mode (perf prints it before the first block and again every 25 blocks); CSV and
+// JSON have no header. Cells beyond a sample's row length count as missing.
+std::string format_interval(const std::vector<protocol::Column>& columns,
+                            const protocol::Sample& current, const protocol::Sample* previous,
+                            const FormatOptions& options, bool print_header);
+
+// perf stat's end-of-run output for the whole request: in human mode the header, one line per
+// column (or per column and vCPU), "N.NNNNNNNNN seconds time elapsed" from duration_ns and any
+// notes; in CSV and JSON mode only the lines.
+std::string format_report(const protocol::Report& report, const FormatOptions& options);
+
+}  // namespace perfkvm::report

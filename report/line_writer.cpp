@@ -1,0 +1,135 @@
+#include "report/line_writer.hpp"
+
+#include <boost/json/serialize.hpp>
+#include <boost/json/string.hpp>
+
+#include "report/number_format.hpp"
+
+namespace perfkvm::report {
+namespace {
+
+// Field widths of perf 6.1's stat-display.c.
+constexpr std::size_t kCountsWidth = 18;
+constexpr std::size_t kUnitWidth = 4;  // strlen("msec"), the longest unit
+constexpr std::size_t kEventWidth = 32;
+constexpr std::size_t kUncountedEventWidth = 25;  // perf pads names less on <not counted> lines
+constexpr std::size_t kMetricWidth = 35;
+constexpr std::size_t kIntervalWidth = 16;  // "%6lu.%09lu"
+constexpr std::size_t kVcpuNumberWidth = 6;  // "vCPU%-6u ": perf's 11-column "CPU%-7d "
+
+std::string display_name(std::string_view event, protocol::Scope scope) {
+  std::string name(event);
+  if (scope == protocol::Scope::guest) name += ":G";
+  if (scope == protocol::Scope::host) name += ":H";
+  return name;
+}
+
+// Event names come from the peer: keep terminal control sequences out of text output.
+std::string printable(std::string text) {
+  for (char& c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte == 0x7f) c = '?';
+  }
+  return text;
+}
+
+std::string json_string(std::string_view text) {
+  return boost::json::serialize(boost::json::string(text));
+}
+
+// The share of time the counter ran, as CSV and JSON print it: perf computes 100 * run / ena
+// in integer arithmetic, so 62.5% prints as 62.00.
+std::string running_percent(const CounterLine& line) {
+  if (line.time_running == line.time_enabled || line.time_enabled == 0) return "100.00";
+  return fixed(static_cast<double>(integer_percent(line.time_running, line.time_enabled)), 2);
+}
+
+// perf prints "%.2f" when the event's scale is fractional (the msec clocks), else "%.0f".
+int value_precision(const CounterLine& line) { return display_scale(line.event) == 1.0 ? 0 : 2; }
+
+void write_human(const CounterLine& line, std::string& out) {
+  if (line.interval_ns) out += pad_left(seconds_text(*line.interval_ns), kIntervalWidth) + ' ';
+  if (line.vcpu) out += "vCPU" + pad_right(std::to_string(line.vcpu->index), kVcpuNumberWidth) + ' ';
+  const std::string name = printable(display_name(line.event, line.scope));
+  const std::string unit = pad_right(display_unit(line.event), kUnitWidth);
+  if (line.counted) {
+    out += pad_left(group_thousands(fixed(line.value, value_precision(line))), kCountsWidth);
+    out += ' ' + unit + ' ' + pad_right(name, kEventWidth);
+    if (line.metric.kind == Metric::Kind::value) {
+      const MetricFormat& format = line.metric.format;
+      const std::string shown =
+          " # " + pad_left(fixed(line.metric.value, format.precision),
+                           static_cast<std::size_t>(format.width)) +
+          std::string(format.suffix);
+      const std::size_t unit_width = shown.size() + 1 < kMetricWidth
+                                         ? kMetricWidth - shown.size() - 1
+                                         : 0;
+      out += shown + ' ' + pad_right(line.metric.unit, unit_width);
+    } else {
+      out += std::string(kMetricWidth, ' ');
+    }
+  } else {
+    out += pad_left(line.not_counted_text, kCountsWidth) + ' ' + unit + ' ' +
+           pad_right(name, kUncountedEventWidth) + std::string(kMetricWidth, ' ');
+  }
+  if (line.time_running != line.time_enabled && line.time_enabled != 0) {
+    const double percent = 100.0 * static_cast<double>(line.time_running) /
+                           static_cast<double>(line.time_enabled);
+    out += "  (" + fixed(percent, 2) + "%)";
+  }
+  if (line.vcpu && line.vcpu->status == protocol::VcpuStatus::ended) out += "  (ended)";
+  out += '\n';
+}
+
+void write_csv(const std::string& sep, const CounterLine& line, std::string& out) {
+  if (line.interval_ns) out += pad_left(seconds_text(*line.interval_ns), kIntervalWidth) + sep;
+  if (line.vcpu) out += "vCPU" + std::to_string(line.vcpu->index) + sep;
+  out += line.counted ? fixed(line.value, value_precision(line))
+                      : std::string(line.not_counted_text);
+  out += sep + std::string(display_unit(line.event)) + sep +
+         printable(display_name(line.event, line.scope));
+  out += sep + std::to_string(line.time_running) + sep + running_percent(line);
+  if (line.metric.kind == Metric::Kind::value) {
+    out += sep + fixed(line.metric.value, line.metric.format.precision) + sep + line.metric.unit;
+  } else {
+    out += sep + sep;
+  }
+  out += '\n';
+}
+
+void write_json(const CounterLine& line, std::string& out) {
+  out += line.interval_ns ? "{\"interval\" : " + seconds_text(*line.interval_ns) + ", " : "{";
+  if (line.vcpu) {
+    out += "\"vcpu\" : \"" + std::to_string(line.vcpu->index) + "\", \"vcpu-status\" : " +
+           json_string(protocol::to_string(line.vcpu->status)) + ", ";
+  }
+  out += "\"counter-value\" : " +
+         (line.counted ? '"' + fixed(line.value, 6) + '"' : json_string(line.not_counted_text));
+  out += ", \"unit\" : " + json_string(display_unit(line.event));
+  out += ", \"event\" : " + json_string(display_name(line.event, line.scope));
+  out += ", \"event-runtime\" : " + std::to_string(line.time_running);
+  out += ", \"pcnt-running\" : " + running_percent(line);
+  const bool has_value = line.metric.kind == Metric::Kind::value;
+  out += ", \"metric-value\" : " + fixed(has_value ? line.metric.value : 0.0, 6);
+  out += ", \"metric-unit\" : " + json_string(line.metric.unit) + "}\n";
+}
+
+}  // namespace
+
+void write_counter_line(const FormatOptions& options, const CounterLine& line, std::string& out) {
+  switch (options.format) {
+    case OutputFormat::human: write_human(line, out); break;
+    case OutputFormat::csv: write_csv(options.separator, line, out); break;
+    case OutputFormat::json: write_json(line, out); break;
+  }
+}
+
+std::string interval_header(bool per_vcpu) {
+  // Each title ends where its field ends on the counter lines below it.
+  std::string header = pad_right("#" + pad_left("time", kIntervalWidth - 1), kIntervalWidth + 1);
+  if (per_vcpu) header += pad_right("vCPU", 4 + kVcpuNumberWidth + 1);
+  return header + pad_left("counts", kCountsWidth) + ' ' + pad_left("unit", kUnitWidth) +
+         " events\n";
+}
+
+}  // namespace perfkvm::report

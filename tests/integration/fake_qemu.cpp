@@ -1,0 +1,47 @@
+// Stands in for a domain's QEMU process: started with a libvirt-like command line
+// (argv[0] "qemu-system-x86_64", "-name guest=NAME,debug-threads=on", "-uuid UUID"), it runs
+// vCPU threads named "CPU n/TCG" (as QEMU's MTTCG does; vCPU 1 spins, the others sleep),
+// says "r" on stdout once they exist, and lives until its stdin reaches EOF.
+#include <pthread.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <string>
+#include <thread>
+#include <vector>
+
+int main(int argc, char** argv) {
+  alarm(120);  // never outlive a crashed test
+  int vcpus = 2;
+  for (int i = 1; i + 1 < argc; ++i) {
+    if (std::string(argv[i]) == "-smp") vcpus = std::atoi(argv[i + 1]);
+  }
+  std::atomic<bool> quit{false};
+  std::atomic<int> named{0};
+  std::atomic<unsigned> sink{0};
+  std::vector<std::thread> threads;
+  for (int v = 0; v < vcpus; ++v) {
+    threads.emplace_back([&, v] {
+      const std::string name = "CPU " + std::to_string(v) + "/TCG";
+      pthread_setname_np(pthread_self(), name.c_str());
+      ++named;
+      while (!quit) {
+        if (v == 1) {
+          for (unsigned spin = 0; spin < 100000; ++spin) sink.fetch_add(spin, std::memory_order_relaxed);
+        } else {
+          std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+      }
+    });
+  }
+  while (named < vcpus) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  if (write(STDOUT_FILENO, "r", 1) != 1) return 1;
+  char buffer[64];
+  while (read(STDIN_FILENO, buffer, sizeof buffer) > 0) {
+  }
+  quit = true;
+  for (auto& thread : threads) thread.join();
+  return 0;
+}

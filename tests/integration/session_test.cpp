@@ -1,0 +1,360 @@
+// The session engine over connected socket pairs: the host side is the real ChannelConnection
+// on an io_context, counting real threads of this process named like QEMU's vCPU threads;
+// the guest side is a TestGuest speaking the protocol.
+#include <doctest/doctest.h>
+#include <sys/socket.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <memory>
+
+#include "fake_vcpus.hpp"
+#include "host-agent/session/channel_connection.hpp"
+#include "host-agent/session/event_table.hpp"
+#include "test_guest.hpp"
+
+using namespace perfkvm;
+using namespace perfkvm::host;
+using namespace perfkvm::protocol;
+using perfkvm::test::FakeVcpus;
+using perfkvm::test::TestGuest;
+using namespace std::chrono_literals;
+
+namespace {
+
+const std::string kNonce = "0123456789abcdef";
+const std::string kOtherNonce = "fedcba9876543210";
+
+struct Harness {
+  boost::asio::io_context io;
+  SessionConfig config;
+  std::vector<EventStatus> events = probe_event_table();
+  FakeVcpus vcpus{2};
+
+  Harness() { config.lease_ms = 400; }
+
+  std::shared_ptr<DomainContext> domain(const std::string& name, std::uint32_t vcpu_count = 2) {
+    auto context = std::make_shared<DomainContext>();
+    context->name = name;
+    context->uuid = "00000000-0000-4000-8000-00000000000" + std::to_string(name.size() % 10);
+    context->vcpus = vcpu_count;
+    context->resolve_threads = [this] { return vcpus.resolution(); };
+    return context;
+  }
+
+  // A channel to `domain`: the host end served by a ChannelConnection, the guest end returned.
+  std::pair<std::shared_ptr<ChannelConnection>, std::unique_ptr<TestGuest>> connect(
+      std::shared_ptr<DomainContext> context, int buffer_bytes = 0) {
+    int fds[2];
+    REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) == 0);
+    if (buffer_bytes) {
+      for (int fd : fds) {
+        ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buffer_bytes, sizeof buffer_bytes);
+        ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buffer_bytes, sizeof buffer_bytes);
+      }
+    }
+    ChannelSocket socket(io, boost::asio::generic::stream_protocol(AF_UNIX, 0), fds[0]);
+    auto connection = std::make_shared<ChannelConnection>(std::move(socket), std::move(context),
+                                                          config, events, "test channel");
+    boost::asio::co_spawn(io, connection->run(), boost::asio::detached);
+    return {connection, std::make_unique<TestGuest>(io, UniqueFd(fds[1]))};
+  }
+};
+
+Hello hello(const std::string& nonce = kNonce) { return Hello{nonce, 1, 1, "perfkvm-test", "0"}; }
+
+Start start(std::uint64_t id, std::vector<std::string> events,
+            std::optional<std::uint32_t> interval = std::nullopt, bool per_vcpu = true) {
+  Start s;
+  s.nonce = kNonce;
+  s.request_id = id;
+  s.events = std::move(events);
+  s.interval_ms = interval;
+  s.per_vcpu = per_vcpu;
+  return s;
+}
+
+Error expect_error(TestGuest& guest, ErrorCode code) {
+  const auto error = guest.receive_until<Error>();
+  CHECK(to_string(error.code) == to_string(code));
+  return error;
+}
+
+const Count& counted(const Cell& cell) {
+  REQUIRE(cell.has_value());
+  return *cell;
+}
+
+}  // namespace
+
+TEST_CASE("a full session: hello, start, samples, stop, report") {
+  Harness h;
+  auto [connection, guest] = h.connect(h.domain("web1"));
+
+  guest->send(hello());
+  const auto welcome = guest->receive_until<Welcome>();
+  CHECK(welcome.nonce == kNonce);
+  CHECK(welcome.domain_name == "web1");
+  CHECK(welcome.vcpus == 2);
+  CHECK(welcome.events.size() == event_catalogue().size());
+  CHECK(welcome.limits.lease_ms == 400);
+
+  guest->send(start(1, {"task-clock", "context-switches", "cycles"}, 50));
+  const auto started = guest->receive_until<Started>();
+  REQUIRE(started.columns.size() == 3);
+  CHECK(started.columns[0].status == ColumnStatus::counted);
+  CHECK(started.vcpus == std::vector<std::uint32_t>{0, 1});
+  CHECK(connection->counting());
+  CHECK(connection->open_counter_fds() > 0);
+
+  std::vector<Sample> samples;
+  const auto until = std::chrono::steady_clock::now() + 400ms;
+  while (std::chrono::steady_clock::now() < until) {
+    if (auto message = guest->try_receive(20ms)) {
+      REQUIRE(std::holds_alternative<Sample>(*message));
+      samples.push_back(std::get<Sample>(*message));
+    }
+  }
+  guest->send(Stop{kNonce, 1});
+  const auto report = guest->receive_until<Report>(&samples);
+
+  REQUIRE(samples.size() >= 4);
+  for (std::size_t i = 0; i < samples.size(); ++i) {
+    CHECK(samples[i].seq == i + 1);
+    CHECK(samples[i].nonce == kNonce);
+    REQUIRE(samples[i].vcpus.size() == 2);
+    if (i > 0) {
+      CHECK(samples[i].elapsed_ns > samples[i - 1].elapsed_ns);
+      CHECK(counted(samples[i].totals[0]).value >= counted(samples[i - 1].totals[0]).value);
+    }
+  }
+  CHECK(report.reason == EndReason::stopped);
+  CHECK(report.samples_sent == samples.size());
+  CHECK(report.samples_dropped == 0);
+  REQUIRE(report.vcpus.size() == 2);
+  const auto busy = counted(report.vcpus[1].counts[0]).value;
+  const auto idle = counted(report.vcpus[0].counts[0]).value;
+  CHECK(busy > 5 * idle);
+  CHECK(busy > report.duration_ns / 2);
+  CHECK(counted(report.totals[0]).value == busy + idle);
+  CHECK_FALSE(connection->counting());
+  CHECK(connection->open_counter_fds() == 0);
+}
+
+TEST_CASE("every request error is a specific error frame, and the session survives it") {
+  Harness h;
+  auto [connection, guest] = h.connect(h.domain("web1"));
+
+  guest->send(start(1, {"task-clock"}));
+  CHECK(expect_error(*guest, ErrorCode::no_session).request_id == 1u);
+
+  guest->send(hello());
+  guest->receive_until<Welcome>();
+
+  const auto unknown = [&] {
+    guest->send(start(2, {"task-clock", "cyles"}));
+    return expect_error(*guest, ErrorCode::unknown_event);
+  }();
+  CHECK(unknown.message.rfind("unknown event 'cyles'; valid events: cpu-cycles,", 0) == 0);
+
+  guest->send(start(3, {"task-clock"}, 5));
+  CHECK(expect_error(*guest, ErrorCode::interval_too_short).message ==
+        "interval 5 ms is below this host's minimum of 10 ms");
+
+  auto bad_vcpu = start(4, {"task-clock"});
+  bad_vcpu.vcpus = std::vector<std::uint32_t>{0, 7};
+  guest->send(bad_vcpu);
+  CHECK(expect_error(*guest, ErrorCode::invalid_vcpu).message ==
+        "vCPU 7 does not exist: domain 'web1' has vCPUs 0,1");
+
+  h.config.max_events = 2;
+  guest->send(start(5, {"task-clock", "cs", "faults"}));
+  CHECK(expect_error(*guest, ErrorCode::too_many_events).message ==
+        "3 events requested; this host allows 2 per request");
+
+  guest->send(Stop{kNonce, 99});
+  CHECK(expect_error(*guest, ErrorCode::unknown_request).request_id == 99u);
+
+  guest->send(start(6, {"task-clock"}));
+  guest->receive_until<Started>();
+  guest->send(start(7, {"task-clock"}));
+  CHECK(expect_error(*guest, ErrorCode::busy).message ==
+        "request 6 is still counting on this channel; stop it first");
+
+  guest->send(Sample{kNonce, 6, 1, 0, 0, {}, {}});
+  CHECK(expect_error(*guest, ErrorCode::invalid_message).message ==
+        "'sample' is sent by the host, not by a guest");
+
+  guest->send_bytes(encode_frame("{\"type\":\"stop\",\"nonce\":"));
+  CHECK(expect_error(*guest, ErrorCode::invalid_json).nonce.empty());
+
+  // The session still works after all of that.
+  guest->send(Stop{kNonce, 6});
+  CHECK(guest->receive_until<Report>().request_id == 6);
+}
+
+TEST_CASE("garbage and stale half-frames before a hello are skipped") {
+  Harness h;
+  auto [connection, guest] = h.connect(h.domain("web1"));
+  const std::string stale = encode_message(hello(kOtherNonce)).substr(0, 20);
+  guest->send_bytes("login: noise\r\n\xFF\x01" + stale);
+  guest->send(hello());
+  CHECK(guest->receive_until<Welcome>().nonce == kNonce);
+  CHECK(connection->decoder_stats().discarded_bytes == 16 + stale.size());
+}
+
+TEST_CASE("keepalives are echoed and keep the lease; silence closes the counters") {
+  Harness h;
+  auto [connection, guest] = h.connect(h.domain("web1"));
+  guest->send(hello());
+  guest->receive_until<Welcome>();
+  guest->send(start(1, {"task-clock"}));
+  guest->receive_until<Started>();
+
+  // 3 leases long, with a keepalive every 100 ms: still counting.
+  for (int i = 0; i < 12; ++i) {
+    guest->send(Keepalive{kNonce});
+    CHECK(guest->receive_until<Keepalive>().nonce == kNonce);
+    h.io.run_for(100ms);
+  }
+  CHECK(connection->counting());
+
+  // Silence: the lease (400 ms) expires, the counters close, the guest is told.
+  const auto error = expect_error(*guest, ErrorCode::lease_expired);
+  CHECK(error.nonce == kNonce);
+  CHECK_FALSE(connection->counting());
+  CHECK_FALSE(connection->has_session());
+  CHECK(connection->open_counter_fds() == 0);
+
+  // The channel still serves the next guest program.
+  guest->send(hello(kOtherNonce));
+  CHECK(guest->receive_until<Welcome>().nonce == kOtherNonce);
+}
+
+TEST_CASE("a new hello ends the previous session on that channel") {
+  Harness h;
+  auto [connection, guest] = h.connect(h.domain("web1"));
+  guest->send(hello());
+  guest->receive_until<Welcome>();
+  guest->send(start(1, {"task-clock"}, 20));
+  guest->receive_until<Started>();
+
+  guest->send(hello(kOtherNonce));
+  std::vector<Sample> stale_samples;
+  const auto replaced = guest->receive_until<Error>(&stale_samples);
+  CHECK(replaced.code == ErrorCode::session_replaced);
+  CHECK(replaced.nonce == kNonce);
+  CHECK(guest->receive_until<Welcome>().nonce == kOtherNonce);
+  CHECK(connection->open_counter_fds() == 0);
+
+  guest->send(Stop{kNonce, 1});  // the old program's stop: not its session any more
+  CHECK(expect_error(*guest, ErrorCode::no_session).nonce == kNonce);
+}
+
+TEST_CASE("version negotiation and the per-domain session limit") {
+  Harness h;
+  h.config.max_sessions = 1;
+  auto context = h.domain("web1");
+  auto [first, guest1] = h.connect(context);
+  auto [second, guest2] = h.connect(context);
+
+  guest1->send(Hello{kNonce, 2, 3, "future-perfkvm", "9"});
+  CHECK(expect_error(*guest1, ErrorCode::unsupported_version).message ==
+        "this host speaks protocol versions 1 to 1; the guest offered 2 to 3");
+
+  guest1->send(Hello{kNonce, 1, 5, "newer-perfkvm", "2"});
+  CHECK(guest1->receive_until<Welcome>().protocol == 1);
+
+  guest2->send(hello(kOtherNonce));
+  CHECK(expect_error(*guest2, ErrorCode::too_many_sessions).message ==
+        "domain 'web1' already has 1 sessions, the maximum");
+}
+
+TEST_CASE("a guest that never reads: hostd keeps going, samples are dropped and counted") {
+  Harness h;
+  h.config.max_queued_samples = 2;
+  h.config.lease_ms = 10'000;  // the slow guest sends nothing for a while
+  auto [slow, slow_guest] = h.connect(h.domain("slow"), 4096);
+  auto [other, other_guest] = h.connect(h.domain("other"));
+
+  slow_guest->send(hello());
+  slow_guest->receive_until<Welcome>();
+  slow_guest->send(start(1, {"task-clock", "context-switches", "page-faults", "cpu-clock"}, 10));
+  slow_guest->receive_until<Started>();
+
+  // The slow guest reads nothing for a second (about 100 samples) while the other domain's
+  // guest gets a whole session served.
+  other_guest->send(hello(kOtherNonce));
+  CHECK(other_guest->receive_until<Welcome>().domain_name == "other");
+  auto other_start = start(1, {"task-clock"});
+  other_start.nonce = kOtherNonce;
+  other_guest->send(other_start);
+  other_guest->receive_until<Started>();
+  h.io.run_for(1000ms);
+  other_guest->send(Stop{kOtherNonce, 1});
+  CHECK(other_guest->receive_until<Report>().reason == EndReason::stopped);
+
+  slow_guest->send(Stop{kNonce, 1});
+  std::vector<Sample> samples;
+  const auto report = slow_guest->receive_until<Report>(&samples);
+  CHECK(report.samples_dropped > 20);
+  CHECK(report.samples_sent + report.samples_dropped >= 80);
+  // Every sample that was queued arrives; the dropped ones are the newest, so the last
+  // sequence number received is below the number of samples taken.
+  CHECK(samples.size() == report.samples_sent);
+  REQUIRE_FALSE(samples.empty());
+  CHECK(samples.back().seq < report.samples_sent + report.samples_dropped);
+}
+
+TEST_CASE("two domains at once: sessions do not disturb each other") {
+  Harness h;
+  auto [a, guest_a] = h.connect(h.domain("alpha"));
+  auto [b, guest_b] = h.connect(h.domain("beta"));
+  guest_a->send(hello());
+  guest_b->send(hello(kOtherNonce));
+  CHECK(guest_a->receive_until<Welcome>().domain_name == "alpha");
+  CHECK(guest_b->receive_until<Welcome>().domain_name == "beta");
+
+  guest_a->send(start(1, {"task-clock"}, 50));
+  auto start_b = start(1, {"task-clock", "context-switches"});
+  start_b.nonce = kOtherNonce;
+  guest_b->send(start_b);
+  CHECK(guest_a->receive_until<Started>().columns.size() == 1);
+  CHECK(guest_b->receive_until<Started>().columns.size() == 2);
+
+  guest_b->send_bytes(std::string(5000, 'x'));  // garbage on beta's channel
+  guest_b->send(Stop{kOtherNonce, 1});
+  const auto report_b = guest_b->receive_until<Report>();
+  CHECK(report_b.nonce == kOtherNonce);
+  CHECK(a->counting());
+
+  std::vector<Sample> samples_a;
+  h.io.run_for(200ms);
+  guest_a->send(Stop{kNonce, 1});
+  const auto report_a = guest_a->receive_until<Report>(&samples_a);
+  CHECK(report_a.nonce == kNonce);
+  CHECK(samples_a.size() >= 3);
+  for (const auto& sample : samples_a) CHECK(sample.nonce == kNonce);
+}
+
+TEST_CASE("a vCPU thread that exits mid-count ends its series; the report still comes") {
+  Harness h;
+  auto context = h.domain("web1");
+  auto vcpus = std::make_shared<FakeVcpus>(2);
+  const auto resolution = vcpus->resolution();
+  context->resolve_threads = [resolution] { return resolution; };
+  auto [connection, guest] = h.connect(context);
+  guest->send(hello());
+  guest->receive_until<Welcome>();
+  guest->send(start(1, {"task-clock"}));
+  guest->receive_until<Started>();
+  h.io.run_for(100ms);
+  vcpus.reset();  // both "vCPU threads" exit: the domain was destroyed
+  guest->send(Stop{kNonce, 1});
+  const auto report = guest->receive_until<Report>();
+  REQUIRE(report.vcpus.size() == 2);
+  CHECK(report.vcpus[0].status == VcpuStatus::ended);
+  CHECK(report.vcpus[1].status == VcpuStatus::ended);
+  CHECK(counted(report.vcpus[1].counts[0]).value > 10'000'000);  // its 100 ms of spinning
+}

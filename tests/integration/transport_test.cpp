@@ -1,0 +1,158 @@
+// The transports around the session engine: the virtio-serial client against a unix socket
+// standing in for QEMU's channel socket, and the vsock listener's accept path and CID
+// lookup at the socket layer (AF_UNIX in place of AF_VSOCK: the machines this runs on have no
+// vhost-vsock; the real AF_VSOCK listener is exercised by the end-to-end suite).
+#include <doctest/doctest.h>
+#include <linux/vm_sockets.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <filesystem>
+
+#include "fake_vcpus.hpp"
+#include "host-agent/session/event_table.hpp"
+#include "host-agent/transport/virtio_serial_client.hpp"
+#include "host-agent/transport/vsock_listener.hpp"
+#include "test_guest.hpp"
+
+using namespace perfkvm;
+using namespace perfkvm::host;
+using namespace perfkvm::protocol;
+using perfkvm::test::FakeVcpus;
+using perfkvm::test::TestGuest;
+using namespace std::chrono_literals;
+
+namespace {
+
+const std::string kNonce = "0123456789abcdef";
+
+std::shared_ptr<DomainContext> domain(const std::string& name, const FakeVcpus& vcpus) {
+  auto context = std::make_shared<DomainContext>();
+  context->name = name;
+  context->uuid = "11111111-2222-4333-8444-555555555555";
+  context->vcpus = 2;
+  context->resolve_threads = [&vcpus] { return vcpus.resolution(); };
+  return context;
+}
+
+std::filesystem::path temp_socket_path(const std::string& name) {
+  auto dir = std::filesystem::temp_directory_path() / ("perfkvm-test-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  auto path = dir / name;
+  std::filesystem::remove(path);
+  return path;
+}
+
+// Accepts one connection on `listener`, running the io_context meanwhile.
+UniqueFd accept_one(boost::asio::io_context& io, int listener) {
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    const int fd = ::accept4(listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) return UniqueFd(fd);
+    io.run_for(5ms);
+  }
+  FAIL("nobody connected");
+  return {};
+}
+
+UniqueFd listen_unix(const std::filesystem::path& path) {
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::snprintf(address.sun_path, sizeof address.sun_path, "%s", path.c_str());
+  REQUIRE(::bind(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+  REQUIRE(::listen(fd.get(), 4) == 0);
+  return fd;
+}
+
+}  // namespace
+
+TEST_CASE("virtio-serial client: waits for the socket, serves it, reconnects after QEMU drops it") {
+  boost::asio::io_context io;
+  SessionConfig config;
+  const auto events = probe_event_table();
+  FakeVcpus vcpus(2);
+  const auto path = temp_socket_path("channel.sock");
+
+  auto client = std::make_shared<VirtioSerialClient>(io.get_executor(), domain("web1", vcpus),
+                                                     path.string(), config, events);
+  client->start();
+  io.run_for(200ms);  // the socket does not exist yet: the client keeps retrying
+  CHECK(client->connects() == 0);
+
+  auto qemu = listen_unix(path);  // "QEMU" creates the channel socket
+  {
+    TestGuest guest(io, accept_one(io, qemu.get()));
+    guest.send(Hello{kNonce, 1, 1, "perfkvm", "0"});
+    CHECK(guest.receive_until<Welcome>().domain_name == "web1");
+    CHECK(client->connects() == 1);
+  }  // "QEMU" closes the connection (e.g. it restarted)
+
+  TestGuest again(io, accept_one(io, qemu.get()));
+  again.send(Hello{kNonce, 1, 1, "perfkvm", "0"});
+  CHECK(again.receive_until<Welcome>().nonce == kNonce);
+  CHECK(client->connects() == 2);
+
+  client->stop();
+  io.run_for(50ms);
+  CHECK(client->connection() == nullptr);
+  std::filesystem::remove_all(path.parent_path());
+}
+
+TEST_CASE("stream listener: the peer CID picks the domain; an unknown CID is refused") {
+  boost::asio::io_context io;
+  SessionConfig config;
+  const auto events = probe_event_table();
+  FakeVcpus vcpus(2);
+  const auto web1 = domain("web1", vcpus);
+  const auto path = temp_socket_path("vsock-standin.sock");
+
+  boost::asio::local::stream_protocol::acceptor unix_acceptor(
+      io, boost::asio::local::stream_protocol::endpoint(path.string()));
+  StreamListener::Acceptor acceptor(io, boost::asio::generic::stream_protocol(AF_UNIX, 0),
+                                    unix_acceptor.release());
+  // Test mapping in place of the kernel's peer CID: connections get CIDs 5, 9, 5...
+  std::vector<std::uint32_t> cids = {5, 9};
+  std::size_t accepted = 0;
+  auto listener = std::make_shared<StreamListener>(
+      std::move(acceptor),
+      [&](const ChannelSocket&) { return std::optional(cids[accepted++ % cids.size()]); },
+      [&](std::uint32_t cid) { return cid == 5 ? web1 : nullptr; }, config, events);
+  listener->start();
+
+  auto dial = [&] {
+    boost::asio::local::stream_protocol::socket socket(io);
+    socket.connect(boost::asio::local::stream_protocol::endpoint(path.string()));
+    return UniqueFd(socket.release());
+  };
+
+  TestGuest known(io, dial());
+  known.send(Hello{kNonce, 1, 1, "perfkvm", "0"});
+  CHECK(known.receive_until<Welcome>().domain_name == "web1");
+
+  TestGuest unknown(io, dial());
+  const auto refused = unknown.receive_until<Error>();
+  CHECK(refused.code == ErrorCode::unknown_peer);
+  CHECK(refused.message == "CID 9 belongs to no running domain this host serves");
+  CHECK_THROWS_WITH_AS(unknown.receive(500ms), "test guest: the host closed the channel",
+                       std::runtime_error);
+
+  CHECK(listener->connections().size() == 1);
+  listener->close_domain(*web1);
+  CHECK_THROWS_AS(known.receive(1000ms), std::runtime_error);
+  listener->stop();
+  std::filesystem::remove_all(path.parent_path());
+}
+
+TEST_CASE("the real AF_VSOCK listener binds where the host has vsock") {
+  boost::asio::io_context io;
+  try {
+    auto acceptor = StreamListener::open_vsock(io.get_executor(), 0xFFFF0000u + (::getpid() & 0xFFFF));
+    CHECK(acceptor.is_open());
+  } catch (const boost::system::system_error& error) {
+    MESSAGE("no AF_VSOCK listener on this host (" << std::string(error.what())
+                                                    << "): only the socket layer above was tested");
+  }
+}
