@@ -1,11 +1,13 @@
 // perfkvm-host: the administrator's side of perfkvm. `list` shows every domain with its
-// perfkvm channel, vsock CID and vCPU threads; `stat` counts a domain's vCPUs from the host.
+// perfkvm channel, vsock CID and vCPU threads; `stat` counts a domain's vCPUs from the host;
+// `xml` gives a domain its perfkvm channel (or vsock), takes it away, or shows it.
 #include <CLI/CLI.hpp>
 #include <iostream>
 
 #include "cli/event_list.hpp"
 #include "host-agent/admin/domain_listing.hpp"
 #include "host-agent/admin/stat_command.hpp"
+#include "host-agent/admin/xml_command.hpp"
 #include "host-agent/domains/domain_xml.hpp"
 #include "perfkvm_config.hpp"
 
@@ -61,9 +63,44 @@ int main(int argc, char** argv) {
   auto* csv = stat->add_option("-x,--field-separator", separator, "CSV output with SEP");
   stat->add_flag("-j,--json", json_output, "JSON output, one object per line")->excludes(csv);
 
+  auto* xml = app.add_subcommand("xml", "enable perfkvm for a domain: add its channel (or vsock)");
+  xml->require_subcommand(1);
+  XmlCommand xml_command;
+  auto add_xml_action = [&](const char* name, const char* help, XmlCommand::Action action) {
+    auto* sub = xml->add_subcommand(name, help);
+    sub->add_option("domain", xml_command.domain, "domain name or uuid")->required();
+    sub->parse_complete_callback([&xml_command, action] { xml_command.action = action; });
+    return sub;
+  };
+  for (auto* sub : {add_xml_action("enable", "add perfkvm's device (idempotent)",
+                                   XmlCommand::Action::enable),
+                    add_xml_action("disable", "remove perfkvm's device", XmlCommand::Action::disable)}) {
+    auto* channel = sub->add_flag_callback(
+        "--channel", [&] { xml_command.device = PerfkvmDevice::channel; },
+        "the virtio-serial channel (default)");
+    sub->add_flag_callback("--vsock", [&] { xml_command.device = PerfkvmDevice::vsock; },
+                           "a vsock device (needs /dev/vhost-vsock on this host)")
+        ->excludes(channel);
+    sub->add_flag("--live", xml_command.live, "hot-plug into / unplug from the running domain");
+    sub->add_flag("--config", xml_command.config,
+                  "edit the persistent definition (default for persistent domains)");
+  }
+  add_xml_action("show", "what perfkvm would use for this domain", XmlCommand::Action::show);
+
   CLI11_PARSE(app, argc, argv);
+  xml_command.channel_name = channel_name;
   silence_libvirt_default_errors();
   try {
+    if (*xml) {
+      const bool changes = xml_command.action != XmlCommand::Action::show;
+      ConnectPtr connection(changes ? virConnectOpen(uri.c_str())
+                                    : virConnectOpenReadOnly(uri.c_str()));
+      if (!connection) {
+        throw std::runtime_error("cannot connect to libvirt at " + uri + ": " + libvirt_error());
+      }
+      run_xml_command(connection.get(), xml_command, std::cout);
+      return 0;
+    }
     const auto connection = open_readonly(uri);
     if (*list) {
       const auto domains = list_domains(connection.get(), channel_name, paths);

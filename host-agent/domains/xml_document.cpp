@@ -3,6 +3,7 @@
 #include <libxml/SAX2.h>
 #include <libxml/parser.h>
 #include <libxml/parserInternals.h>
+#include <libxml/xmlsave.h>
 #include <libxml/xmlerror.h>
 
 #include <utility>
@@ -148,6 +149,16 @@ long line_of(const xmlNode& node) { return xmlGetLineNo(&node); }
 
 std::string_view name_of(const xmlNode& element) {
   return element.name != nullptr ? reinterpret_cast<const char*>(element.name) : "";
+}
+
+std::string XmlDocument::serialize() const {
+  xmlChar* text = nullptr;
+  int size = 0;
+  xmlDocDumpMemoryEnc(doc_.get(), &text, &size, "UTF-8");
+  if (!text) throw XmlError("could not be serialized");
+  std::string out(reinterpret_cast<const char*>(text), static_cast<std::size_t>(size));
+  xmlFree(text);
+  return out;
 }
 
 }  // namespace perfkvm::host

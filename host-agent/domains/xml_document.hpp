@@ -32,6 +32,10 @@ class XmlDocument {
   static XmlDocument parse(std::string_view text);
 
   xmlNode& root() const { return *root_; }
+  xmlDoc& doc() const { return *doc_; }
+
+  // The document as XML text (for editing: a domain definition handed back to libvirt).
+  std::string serialize() const;
 
   // Element nodes matching `xpath` with `at` as the context node, in document order.
   std::vector<xmlNode*> select(xmlNode& at, const char* xpath);
