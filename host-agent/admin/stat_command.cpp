@@ -9,7 +9,6 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <stdexcept>
 
-#include "host-agent/counters/column_plan.hpp"
 #include "host-agent/domains/domain_xml.hpp"
 #include "host-agent/inventory/domain_registry.hpp"
 #include "host-agent/session/measurement.hpp"
@@ -68,14 +67,8 @@ int run_stat(virConnectPtr connection, const std::string& channel_name, const Ho
     throw std::runtime_error("cannot find the vCPU threads of domain '" + info.name +
                              "': " + resolution.problem);
   }
-  std::vector<const protocol::EventInfo*> events;
-  for (const auto& name : options.events) events.push_back(protocol::find_event(name));
-  if (std::count(events.begin(), events.end(), nullptr)) {
-    throw std::logic_error("run_stat: events must be validated by the caller");
-  }
-
   auto targets = select_vcpus(resolution, options.vcpus, info.name);
-  Measurement measurement(std::move(targets), plan_columns(events, options.mode),
+  Measurement measurement(std::move(targets), options.events, options.mode,
                           options.format.per_vcpu);
   report::FormatOptions format = options.format;
   format.target_label = "VM '" + info.name + "' (" +

@@ -9,7 +9,6 @@
 #include <boost/asio/write.hpp>
 #include <stdexcept>
 
-#include "host-agent/counters/column_plan.hpp"
 #include "host-agent/session/measurement.hpp"
 #include "perfkvm_config.hpp"
 #include "util/log.hpp"
@@ -304,7 +303,7 @@ void ChannelConnection::start_counting(const protocol::Start& start) {
                   std::to_string(start.events.size()) + " events requested; this host allows " +
                       std::to_string(config_.max_events) + " per request");
   }
-  std::vector<const protocol::EventInfo*> events;
+  std::size_t columns = 0;
   for (const auto& name : start.events) {
     const auto* event = protocol::find_event(name);
     if (!event) {
@@ -312,7 +311,9 @@ void ChannelConnection::start_counting(const protocol::Start& start) {
                                                   "'; valid events: " +
                                                   protocol::event_names_list());
     }
-    events.push_back(event);
+    const bool two_scopes =
+        start.mode == protocol::StartMode::both && event->kind == protocol::EventKind::hardware;
+    columns += two_scopes ? 2 : 1;
   }
   if (start.interval_ms && *start.interval_ms < config_.min_interval_ms) {
     return refuse(ErrorCode::interval_too_short,
@@ -342,10 +343,9 @@ void ChannelConnection::start_counting(const protocol::Start& start) {
   } else {
     for (const auto& thread : resolution.threads) targets.push_back({thread.vcpu, thread.tid});
   }
-  auto columns = plan_columns(events, start.mode);
-  if (worst_sample_bytes(columns.size(), targets.size(), start.per_vcpu) > config_.max_frame_bytes) {
+  if (worst_sample_bytes(columns, targets.size(), start.per_vcpu) > config_.max_frame_bytes) {
     return refuse(ErrorCode::too_many_events,
-                  std::to_string(columns.size()) + " columns for " +
+                  std::to_string(columns) + " columns for " +
                       std::to_string(targets.size()) +
                       " vCPUs would not fit in this host's maximum frame of " +
                       std::to_string(config_.max_frame_bytes) +
@@ -354,7 +354,7 @@ void ChannelConnection::start_counting(const protocol::Start& start) {
 
   request_ = std::make_shared<Request>(
       socket_.get_executor(), start,
-      Measurement(std::move(targets), std::move(columns), start.per_vcpu));
+      Measurement(std::move(targets), start.events, start.mode, start.per_vcpu));
   request_->measurement.start();
   log::info(label_ + ": request " + std::to_string(start.request_id) + " counting " +
             std::to_string(start.events.size()) + " events on vCPUs " +

@@ -2,6 +2,8 @@
 
 #include <stdexcept>
 
+#include "host-agent/counters/column_plan.hpp"
+
 namespace perfkvm::host {
 
 namespace {
@@ -14,11 +16,24 @@ std::vector<std::uint32_t> vcpus_of(const std::vector<VcpuTarget>& targets) {
 
 }  // namespace
 
-Measurement::Measurement(std::vector<VcpuTarget> targets, std::vector<CounterColumn> columns,
+Measurement::Measurement(std::vector<VcpuTarget> targets,
+                         const std::vector<std::string>& event_names, protocol::StartMode mode,
                          bool per_vcpu)
     : vcpus_(vcpus_of(targets)), per_vcpu_(per_vcpu) {
-  counters_.emplace(std::move(targets), std::move(columns));
+  std::vector<const protocol::EventInfo*> events;
+  for (const auto& name : event_names) {
+    const auto* event = protocol::find_event(name);
+    if (!event) throw std::invalid_argument("unknown event '" + name + "'");
+    events.push_back(event);
+  }
+  const auto plan = plan_columns(events, mode);
+  counters_.emplace(std::move(targets), plan);
   columns_ = counters_->columns();
+  // The plan keeps the order of the events, one or two columns each: label them as asked.
+  for (std::size_t column = 0, event = 0; column < plan.size(); ++column) {
+    while (plan[column].event != events[event]) ++event;
+    columns_[column].event = event_names[event];
+  }
 }
 
 void Measurement::start() {

@@ -17,8 +17,12 @@ class Measurement {
  public:
   using Clock = std::chrono::steady_clock;
 
-  // Opens the counters (disabled). `per_vcpu`: samples and the report carry per-vCPU rows.
-  Measurement(std::vector<VcpuTarget> targets, std::vector<CounterColumn> columns, bool per_vcpu);
+  // Opens the counters (disabled) for the events named as the user spelt them ("cycles" stays
+  // "cycles" in the columns, as perf prints it). Throws std::invalid_argument for a name not
+  // in the catalogue (callers check names first, to answer with the right error).
+  // `per_vcpu`: samples and the report carry per-vCPU rows.
+  Measurement(std::vector<VcpuTarget> targets, const std::vector<std::string>& event_names,
+              protocol::StartMode mode, bool per_vcpu);
 
   // Resets and enables the counters; time starts now.
   void start();

@@ -183,8 +183,12 @@ TEST_CASE("hostd's monitor follows a domain that starts after it, serves its cha
   guest.send(protocol::Stop{kNonce, 1});
   const auto report = guest.receive_until<protocol::Report>();
   REQUIRE(report.vcpus.size() == 2);
+  REQUIRE(report.vcpus[0].counts[0]);
   REQUIRE(report.vcpus[1].counts[0]);
-  CHECK(report.vcpus[1].counts[0]->value > 100'000'000);  // the spinning "vCPU 1" of fake QEMU
+  // The spinning "vCPU 1" of the fake QEMU against its sleeping vCPU 0 (~300 ms counted; the
+  // absolute bound is loose because a loaded CI host gives the spinner less CPU).
+  CHECK(report.vcpus[1].counts[0]->value > 5 * report.vcpus[0].counts[0]->value);
+  CHECK(report.vcpus[1].counts[0]->value > 30'000'000);
   CHECK(report.columns[1].status == protocol::ColumnStatus::not_supported);
 
   REQUIRE(virDomainDestroy(domain.get()) == 0);
@@ -222,10 +226,12 @@ TEST_CASE("perfkvm-host stat counts a domain's vCPU threads from the host") {
     if (event == "task-clock") {
       task_clock_ms[vcpu] = std::stod(std::string(object.at("counter-value").as_string()));
     }
-    if (event == "cpu-cycles") cycles_value = std::string(object.at("counter-value").as_string());
+    if (event == "cycles") cycles_value = std::string(object.at("counter-value").as_string());
   }
   REQUIRE(task_clock_ms.size() == 2);
-  CHECK(task_clock_ms["1"] > 150);  // ~300 ms spinning
+  // ~300 ms of spinning; a loaded 2-core CI host may give the thread much less CPU, so the
+  // firm check is the ratio to the sleeping vCPU, and the absolute one is loose.
+  CHECK(task_clock_ms["1"] > 30);
   CHECK(task_clock_ms["1"] > 5 * task_clock_ms["0"]);
   CHECK(cycles_value == "<not supported>");
 
