@@ -1,0 +1,53 @@
+// The request/answer steps of a session with perfkvm-hostd (PROTOCOL.md §6.5): hello until a
+// welcome, list-events, start until started. Each waits at most the --timeout and throws
+// GuestError with a message naming the fix. What happens while the command runs is
+// RunMonitor's business.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "guest-agent/diagnostics.hpp"
+#include "guest-agent/host_link.hpp"
+#include "protocol/messages.hpp"
+
+namespace perfkvm::guest {
+
+class HostSession {
+ public:
+  // `timeout_text` is the timeout as the user gave it, for messages ("5 s").
+  HostSession(HostLink& link, std::chrono::milliseconds timeout, std::string timeout_text);
+
+  // hello -> welcome. Without an answer, says hello again with a fresh nonce after 1 s, then
+  // 2 s, ... (the host may not be connected to the port yet), until the timeout.
+  const protocol::Welcome& open();
+
+  // list-events -> events: the host's events for this VM, as they are now.
+  std::vector<protocol::EventStatus> list_events();
+
+  // start -> started. `request.nonce` and `request.request_id` are filled in.
+  protocol::Started start(protocol::Start request);
+
+  void send(protocol::Message message);  // with this session's nonce filled in
+  std::uint64_t request_id() const { return request_id_; }
+  const protocol::Welcome& welcome() const { return welcome_; }
+  HostLink& link() { return link_; }
+
+  // Keepalives well inside the lease (§6.3): a third of it, as the protocol recommends.
+  std::chrono::milliseconds keepalive_period() const;
+
+ private:
+  // The next message of the session before the deadline; throws on timeout or host loss.
+  protocol::Message next_message(Clock::time_point deadline, const std::string& waiting_for);
+  [[noreturn]] void refused(const protocol::Error& error, const std::string& what);
+
+  HostLink& link_;
+  std::chrono::milliseconds timeout_;
+  std::string timeout_text_;
+  protocol::Welcome welcome_;
+  std::uint64_t request_id_ = 0;
+};
+
+}  // namespace perfkvm::guest

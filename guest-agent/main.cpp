@@ -1,0 +1,43 @@
+// perfkvm, the guest agent: run a command in this KVM guest while perfkvm-hostd counts the
+// VM's vCPU threads on the host, and print a perf-stat-like report. See --help.
+#include <iostream>
+
+#include "guest-agent/diagnostics.hpp"
+#include "guest-agent/list_command.hpp"
+#include "guest-agent/options.hpp"
+#include "guest-agent/run_command.hpp"
+
+using namespace perfkvm::guest;
+
+int main(int argc, char** argv) {
+  Invocation invocation;
+  try {
+    invocation = parse_arguments(std::vector<std::string>(argv + 1, argv + argc));
+  } catch (const UsageError& error) {
+    std::cerr << "perfkvm: error: " << error.what() << "\n"
+              << "Run 'perfkvm --help' for the options.\n";
+    return kUsageExitStatus;
+  }
+  if (const auto* text = std::get_if<ShowText>(&invocation)) {
+    std::cout << text->text;
+    return 0;
+  }
+  const bool verbose = std::visit(
+      [](const auto& options) {
+        if constexpr (requires { options.connect; }) return options.connect.verbose;
+        return false;
+      },
+      invocation);
+  Diagnostics diagnostics(std::cerr, verbose);
+  try {
+    if (const auto* list = std::get_if<ListOptions>(&invocation)) {
+      return run_list(*list, std::cout, diagnostics);
+    }
+    return run_command(std::get<RunOptions>(invocation), diagnostics);
+  } catch (const GuestError& error) {
+    diagnostics.error(error.what());
+  } catch (const std::exception& error) {
+    diagnostics.error(std::string("unexpected failure: ") + error.what());
+  }
+  return 1;
+}

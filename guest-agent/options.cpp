@@ -1,0 +1,267 @@
+#include "guest-agent/options.hpp"
+
+#include <CLI/CLI.hpp>
+#include <charconv>
+#include <sstream>
+
+#include "cli/event_list.hpp"
+#include "perfkvm_config.hpp"
+
+namespace perfkvm::guest {
+
+namespace {
+
+constexpr const char* kDescription =
+    "perfkvm runs a command in this KVM guest while perfkvm-hostd, on the host, counts perf\n"
+    "events on this VM's vCPU threads; then it prints a perf-stat-like report (on stderr, as\n"
+    "perf stat does). Counting covers the whole VM, per vCPU: everything the vCPUs run while\n"
+    "the command runs is counted, not only the command's own threads.\n"
+    "It needs the host admin to have enabled perfkvm for this VM: a virtio-serial channel\n"
+    "org.perfkvm.0 (or vsock) and perfkvm-hostd running on the host; see xml/ in perfkvm.\n";
+
+constexpr const char* kUsage =
+    "Usage:\n"
+    "  perfkvm [OPTIONS] -p \"CMD ARGS\"       run the string with /bin/sh -c\n"
+    "  perfkvm [OPTIONS] [--] CMD [ARGS...]  run CMD directly\n"
+    "  perfkvm list [--device PATH | --vsock [CID:]PORT]\n"
+    "                                       the events the host can count for this VM\n";
+
+constexpr const char* kFooter =
+    "Examples:\n"
+    "  perfkvm -p \"make -j2\"                   perf stat's default events while make runs\n"
+    "  perfkvm -e task-clock,cs -i 500 -- ./bench --quick\n"
+    "  perfkvm -A --vcpu 0-1 -x , -o counts.csv -p ./job.sh\n"
+    "\n"
+    "Hardware events (cycles, instructions, ...) need a PMU on the host; without one they\n"
+    "show <not supported>. Ctrl-C and SIGTERM go to the command, and the counts up to then\n"
+    "are still printed.\n"
+    "Exit status: the command's (128+N when signal N killed it); 127/126 when it could not\n"
+    "be run; 1 when perfkvm failed before running it; 129 for a usage error.";
+
+// CLI11's generated usage line cannot show the two ways of giving the command.
+class HelpFormatter : public CLI::Formatter {
+ public:
+  std::string make_usage(const CLI::App* app, std::string name) const override {
+    if (app->get_parent() != nullptr) return CLI::Formatter::make_usage(app, std::move(name));
+    return kUsage;
+  }
+};
+
+constexpr const char* kConnectGroup = "Reaching the host";
+
+// Options shared by the main program and `list` (CLI11 needs them on both to accept them
+// before and after the subcommand name).
+void add_connect_options(CLI::App& app, ConnectOptions& connect, std::string& vsock_text) {
+  auto* device =
+      app.add_option("--device", connect.device,
+                     "the virtio-serial port (default:\n" + std::string(kDefaultPortPath) +
+                         " if it exists);\na unix socket works too (tests)");
+  device->option_text("PATH")->group(kConnectGroup);
+  app.add_option("--vsock", vsock_text,
+                 "use AF_VSOCK instead (the default when the port\nis missing: 2:" +
+                     std::to_string(kDefaultVsockPort) + ")")
+      ->option_text("[CID:]PORT")
+      ->group(kConnectGroup)
+      ->excludes(device);
+  app.add_option("--timeout", connect.timeout_s,
+                 "seconds to wait for each answer of perfkvm-hostd\n(default 5)")
+      ->option_text("SECONDS")
+      ->group(kConnectGroup)
+      ->check(CLI::Validator(
+          [](const std::string& text) -> std::string {
+            double seconds = 0;
+            if (CLI::detail::lexical_cast(text, seconds) && seconds >= 0.001 && seconds <= 86400) {
+              return {};
+            }
+            return "expected seconds from 0.001 to 86400, got " + text;
+          },
+          "SECONDS"));
+  app.add_flag("-v,--verbose", connect.verbose, "also print protocol details (dropped frames)")
+      ->group(kConnectGroup);
+}
+
+void finish_connect_options(ConnectOptions& connect, const std::string& vsock_text) {
+  if (!vsock_text.empty()) connect.vsock = parse_vsock_address(vsock_text);
+}
+
+std::string join(const std::vector<std::string>& words) {
+  std::string joined;
+  for (const auto& word : words) {
+    if (!joined.empty()) joined += ' ';
+    joined += word;
+  }
+  return joined;
+}
+
+std::string join_event_args(const std::vector<std::string>& args) {
+  std::string joined;
+  for (const auto& arg : args) joined += arg + ",";
+  return joined;
+}
+
+}  // namespace
+
+std::chrono::milliseconds ConnectOptions::timeout() const {
+  return std::chrono::milliseconds(static_cast<std::int64_t>(timeout_s * 1000.0 + 0.5));
+}
+
+std::string ConnectOptions::timeout_text() const {
+  std::ostringstream text;
+  text << timeout_s << " s";
+  return text.str();
+}
+
+VsockAddress parse_vsock_address(std::string_view text) {
+  const auto parse_number = [&](std::string_view part, std::uint32_t& value) {
+    const auto [end, error] = std::from_chars(part.data(), part.data() + part.size(), value);
+    return !part.empty() && error == std::errc() && end == part.data() + part.size();
+  };
+  VsockAddress address;
+  const auto colon = text.find(':');
+  const bool ok = colon == std::string_view::npos
+                      ? parse_number(text, address.port)
+                      : parse_number(text.substr(0, colon), address.cid) &&
+                            parse_number(text.substr(colon + 1), address.port);
+  if (!ok) {
+    throw UsageError("--vsock: expected [CID:]PORT, e.g. 2:9999 or 9999, got '" +
+                     std::string(text) + "'");
+  }
+  return address;
+}
+
+Invocation parse_arguments(const std::vector<std::string>& args) {
+  CLI::App app{kDescription, "perfkvm"};
+  app.footer(kFooter);
+  app.formatter(std::make_shared<HelpFormatter>());
+  app.get_formatter()->column_width(30);
+  app.set_help_flag("-h,--help", "print this help and exit");
+  app.set_version_flag("--version",
+                       std::string("perfkvm ") + PERFKVM_VERSION + " (protocol " +
+                           std::to_string(protocol::kProtocolVersion) + ")",
+                       "print the version and exit");
+
+  RunOptions run;
+  std::string vsock_text;
+  add_connect_options(app, run.connect, vsock_text);
+
+  std::string shell_command;
+  std::vector<std::string> command;
+  std::vector<std::string> event_args;
+  std::string vcpu_list;
+  std::uint32_t cpu = 0;
+  std::uint32_t interval = 0;
+  std::string mode = "all";
+  std::string separator;
+  bool json = false;
+  std::string output;
+
+  constexpr const char* kCountGroup = "What to run and count";
+  constexpr const char* kOutputGroup = "Output";
+  app.add_option("-p,--command", shell_command, "run CMD with /bin/sh -c (one string)")
+      ->option_text("CMD")
+      ->group(kCountGroup);
+  app.add_option("-e,--event", event_args,
+                 "events, comma or space separated; -e may repeat\n"
+                 "(default: perf stat's; see perfkvm list)")
+      ->option_text("EVENTS")
+      ->type_name("EVENTS")
+      ->group(kCountGroup)
+      ->allow_extra_args(false);
+  auto* cpu_option =
+      app.add_option("--cpu", cpu, "count vCPU N-1 only; 0: all vCPUs (the seed tool's way)")
+          ->option_text("N")
+          ->group(kCountGroup)
+          ->check(CLI::Range(0u, protocol::kMaxVcpus));
+  app.add_option("--vcpu", vcpu_list, "vCPUs to count, 0-based, e.g. 0,2-3 (default: all)")
+      ->option_text("LIST")
+      ->group(kCountGroup)
+      ->excludes(cpu_option);
+  app.add_option("--mode", mode,
+                 "hardware events: all (guest and host time, one\n"
+                 "column), guest (guest code only), host (the host\n"
+                 "side only), both (a guest and a host column)")
+      ->option_text("MODE")
+      ->group(kCountGroup)
+      ->check(CLI::IsMember({"all", "guest", "host", "both"}));
+  app.add_option("-i,-I,--interval-print", interval,
+                 "also print the counts of every MS milliseconds")
+      ->option_text("MS")
+      ->group(kOutputGroup)
+      ->check(CLI::Range(1u, protocol::kMaxIntervalMs));
+  app.add_flag("-A,--per-vcpu,--no-aggr", run.format.per_vcpu, "one line per vCPU and event")
+      ->group(kOutputGroup);
+  app.add_option("-x,--field-separator", separator, "CSV output, fields split by SEP")
+      ->option_text("SEP")
+      ->group(kOutputGroup);
+  app.add_flag("-j,--json", json, "JSON output, one object per line")->group(kOutputGroup);
+  app.add_option("-o,--output", output, "write the report to FILE instead of stderr")
+      ->option_text("FILE")
+      ->group(kOutputGroup);
+  app.add_option("command", command, "")->allow_extra_args()->group("");
+  app.positionals_at_end();
+
+  auto* list = app.add_subcommand("list", "print the events the host offers for this VM");
+  list->footer("One line per event, as perf list prints them, with the host's verdict.");
+  ListOptions list_options;
+  std::string list_vsock_text;
+  add_connect_options(*list, run.connect, list_vsock_text);
+
+  std::vector<const char*> argv{"perfkvm"};
+  for (const auto& arg : args) argv.push_back(arg.c_str());
+  try {
+    app.parse(static_cast<int>(argv.size()), argv.data());
+  } catch (const CLI::CallForHelp&) {
+    return ShowText{app.help() + "\n"};
+  } catch (const CLI::CallForVersion& version) {
+    return ShowText{std::string(version.what()) + "\n"};
+  } catch (const CLI::ParseError& error) {
+    throw UsageError(error.what());
+  }
+
+  finish_connect_options(run.connect, vsock_text.empty() ? list_vsock_text : vsock_text);
+  if (*list) {
+    if (!shell_command.empty() || !command.empty()) {
+      throw UsageError("perfkvm list runs no command");
+    }
+    list_options.connect = run.connect;
+    return list_options;
+  }
+
+  if (!shell_command.empty() && !command.empty()) {
+    throw UsageError("give the command either with -p \"CMD\" or after --, not both");
+  }
+  if (shell_command.empty() && command.empty()) {
+    throw UsageError(
+        "no command given: perfkvm [OPTIONS] -p \"CMD\" or perfkvm [OPTIONS] -- CMD "
+        "[ARGS...] (see perfkvm --help)");
+  }
+  if (!shell_command.empty()) {
+    run.argv = {"/bin/sh", "-c", shell_command};
+    run.format.command = shell_command;
+  } else {
+    run.argv = command;
+    run.format.command = join(command);
+  }
+
+  try {
+    run.events = event_args.empty() ? cli::default_events()
+                                    : cli::parse_event_list(join_event_args(event_args));
+    if (!vcpu_list.empty()) run.vcpus = cli::parse_vcpu_list(vcpu_list);
+  } catch (const std::invalid_argument& error) {
+    throw UsageError(error.what());
+  }
+  if (cpu > 0) run.vcpus = std::vector<std::uint32_t>{cpu - 1};
+  if (interval > 0) run.interval_ms = interval;
+  run.mode = *protocol::enum_from_string<protocol::StartMode>(mode);
+  if (app.count("-x") > 0 && json) throw UsageError("-x and --json: choose one output format");
+  if (app.count("-x") > 0) {
+    if (separator.empty()) throw UsageError("-x needs a separator, e.g. -x ,");
+    run.format.format = report::OutputFormat::csv;
+    run.format.separator = separator;
+  }
+  if (json) run.format.format = report::OutputFormat::json;
+  if (!output.empty()) run.output_path = output;
+  return run;
+}
+
+}  // namespace perfkvm::guest

@@ -1,0 +1,80 @@
+// perfkvm's command line (CLI11): what to run, what to count, how to print it, and how to
+// reach perfkvm-hostd. Parsing only: nothing here touches the system.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "protocol/messages.hpp"
+#include "report/formatter.hpp"
+
+namespace perfkvm::guest {
+
+// The guest end of the domain's perfkvm channel (udev names it after the channel's target).
+inline constexpr std::string_view kDefaultPortPath = "/dev/virtio-ports/org.perfkvm.0";
+inline constexpr std::uint32_t kHostCid = 2;  // VMADDR_CID_HOST
+inline constexpr std::uint32_t kDefaultVsockPort = 9999;
+
+struct VsockAddress {
+  std::uint32_t cid = kHostCid;
+  std::uint32_t port = kDefaultVsockPort;
+  bool operator==(const VsockAddress&) const = default;
+};
+
+// How to reach perfkvm-hostd; shared by `perfkvm CMD` and `perfkvm list`.
+struct ConnectOptions {
+  std::optional<std::string> device;  // --device PATH: a virtio-serial port or a unix socket
+  std::optional<VsockAddress> vsock;  // --vsock [CID:]PORT
+  double timeout_s = 5;               // --timeout: the longest wait for any host answer
+  bool verbose = false;
+
+  std::chrono::milliseconds timeout() const;
+  std::string timeout_text() const;  // "5 s", "0.5 s": as the user wrote it, for messages
+};
+
+struct RunOptions {
+  ConnectOptions connect;
+  std::vector<std::string> argv;  // exec'd as is; -p CMD gives {"/bin/sh", "-c", CMD}
+  std::vector<std::string> events;
+  std::optional<std::uint32_t> interval_ms;
+  std::optional<std::vector<std::uint32_t>> vcpus;  // none: every vCPU
+  protocol::StartMode mode = protocol::StartMode::all;
+  // format.command is the command as the report header shows it; format.per_vcpu is -A and
+  // also asks the host for per-vCPU rows.
+  report::FormatOptions format;
+  std::optional<std::string> output_path;  // -o FILE; none: stderr
+};
+
+struct ListOptions {
+  ConnectOptions connect;
+};
+
+// --help or --version: print this on stdout and exit 0.
+struct ShowText {
+  std::string text;
+};
+
+using Invocation = std::variant<RunOptions, ListOptions, ShowText>;
+
+// A bad command line; main prints the message and exits with kUsageExitStatus.
+class UsageError : public std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// perf exits 129 on usage errors; so does perfkvm, to tell them from perfkvm's runtime
+// failures (1) and from the command's own statuses (mostly small numbers).
+inline constexpr int kUsageExitStatus = 129;
+
+// `args` excludes the program name. Throws UsageError with the message for the user.
+Invocation parse_arguments(const std::vector<std::string>& args);
+
+// "9999" or "2:9999". Throws UsageError.
+VsockAddress parse_vsock_address(std::string_view text);
+
+}  // namespace perfkvm::guest

@@ -1,0 +1,100 @@
+#include "guest-agent/run_monitor.hpp"
+
+namespace perfkvm::guest {
+
+namespace {
+
+// perf stat -I repeats its column header every 25 blocks.
+constexpr std::size_t kBlocksPerHeader = 25;
+
+std::string error_text(const protocol::Error& error) {
+  return std::string(protocol::to_string(error.code)) + ": " + error.message;
+}
+
+}  // namespace
+
+RunMonitor::RunMonitor(protocol::Started started, report::FormatOptions format,
+                       ReportOutput& output, Diagnostics& diagnostics)
+    : started_(std::move(started)),
+      format_(std::move(format)),
+      output_(output),
+      diagnostics_(diagnostics) {}
+
+void RunMonitor::handle(const protocol::Message& message) {
+  if (const auto* sample = std::get_if<protocol::Sample>(&message)) {
+    on_sample(*sample);
+  } else if (const auto* report = std::get_if<protocol::Report>(&message)) {
+    on_report(*report);
+  } else if (const auto* error = std::get_if<protocol::Error>(&message)) {
+    on_error(*error);
+  } else if (!std::holds_alternative<protocol::Keepalive>(message)) {
+    diagnostics_.debug("ignored a '" + std::string(protocol::type_name(message)) +
+                       "' from perfkvm-hostd during the run");
+  }
+}
+
+void RunMonitor::on_sample(const protocol::Sample& sample) {
+  // After the report the request is over: late samples are stale (§6.1).
+  if (lost_ || report_ || sample.request_id != started_.request_id) {
+    diagnostics_.debug("dropped a sample of request " + std::to_string(sample.request_id));
+    return;
+  }
+  if (sample.totals.size() != started_.columns.size()) {
+    diagnostics_.debug("dropped sample " + std::to_string(sample.seq) + ": " +
+                       std::to_string(sample.totals.size()) + " cells for " +
+                       std::to_string(started_.columns.size()) + " columns");
+    return;
+  }
+  // Gaps (dropped samples) are fine, the delta spans them; going back is not.
+  if (previous_ && sample.seq <= previous_->seq) {
+    diagnostics_.debug("dropped sample " + std::to_string(sample.seq) + ", out of order");
+    return;
+  }
+  output_.write(report::format_interval(started_.columns, sample, previous_ ? &*previous_ : nullptr,
+                                        format_, blocks_ % kBlocksPerHeader == 0));
+  ++blocks_;
+  previous_ = sample;
+}
+
+void RunMonitor::on_report(const protocol::Report& report) {
+  if (lost_ || report_ || report.request_id != started_.request_id) {
+    diagnostics_.debug("dropped a report of request " + std::to_string(report.request_id));
+    return;
+  }
+  report_ = report;
+  if (report.reason == protocol::EndReason::domain_stopped && command_running_) {
+    diagnostics_.warning(
+        "perfkvm-hostd stopped counting before the command ended: the VM's "
+        "vCPUs stopped; the report shows the counts up to then");
+  } else if (report.reason == protocol::EndReason::error && command_running_) {
+    diagnostics_.warning(
+        "counting failed on the host before the command ended; the report "
+        "shows the counts up to then");
+  }
+}
+
+void RunMonitor::on_error(const protocol::Error& error) {
+  switch (error.code) {
+    case protocol::ErrorCode::lease_expired:
+    case protocol::ErrorCode::session_replaced:
+    case protocol::ErrorCode::no_session:
+      if (!lost_ && !report_) lose_session("perfkvm-hostd ended the session: " + error_text(error));
+      return;
+    case protocol::ErrorCode::unknown_request:
+      // A stop that crossed a report on the wire (§6.1): expected, nothing lost.
+      if (report_) return;
+      break;
+    default:
+      break;
+  }
+  diagnostics_.error("perfkvm-hostd: " + error_text(error));
+}
+
+void RunMonitor::lose_session(const std::string& why) {
+  if (lost_) return;
+  lost_ = true;
+  diagnostics_.error(why + "; no counts for this run" +
+                     (command_running_ ? " (the command keeps running)" : ""));
+}
+
+}  // namespace perfkvm::guest
