@@ -1,7 +1,7 @@
 #!/bin/bash
 # The whole perfkvm test suite, from a fresh Debian 12 machine:
 #   installs dependencies, builds build/ (and build-asan/ with AddressSanitizer + UBSan),
-#   runs every meson test in build/, the unit tests in build-asan/, the protocol fuzzer for
+#   runs every meson test in build/, the unit and integration tests in build-asan/, the protocol fuzzer for
 #   FUZZ_SECONDS (default 30) and prints the benchmarks; ends with "N passed, N failed".
 #   scripts/run-tests.sh [--fresh]     --fresh: wipe the build directories first
 set -uo pipefail
@@ -22,12 +22,12 @@ ninja -C build || exit 1
 step "tests (build/)"
 meson test -C build --print-errorlogs || status=1
 
-step "unit tests under AddressSanitizer + UBSan (build-asan/)"
+step "unit and integration tests under AddressSanitizer + UBSan (build-asan/)"
 [ -f build-asan/build.ninja ] ||
   meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false >/dev/null || exit 1
 ninja -C build-asan || exit 1
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-  meson test -C build-asan --suite unit --print-errorlogs || status=1
+  meson test -C build-asan --suite unit --suite integration --print-errorlogs || status=1
 
 step "protocol fuzzer (${FUZZ_SECONDS:-30} s)"
 fuzz_log=build/fuzz-testlog.json
