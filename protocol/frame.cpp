@@ -154,7 +154,8 @@ void FrameDecoder::consume_header_byte(std::uint8_t byte) {
         reject_header();
       } else {
         payload_expected_ = length;
-        payload_.reserve(length);
+        // Grow with the bytes that really arrive: a bare header must not cost a megabyte.
+        payload_.reserve(std::min<std::size_t>(length, 64 * 1024));
         state_ = State::payload;
       }
       break;

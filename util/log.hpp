@@ -2,6 +2,8 @@
 // One line per call; the daemon runs on one thread, so no locking is needed.
 #pragma once
 
+#include <cstddef>
+#include <string>
 #include <string_view>
 
 namespace perfkvm::log {
@@ -14,6 +16,10 @@ Level level();
 bool enabled(Level level);
 
 void write(Level level, std::string_view message);
+
+// Text from a guest, fit for a log line: control characters (newlines included, which could
+// forge lines) escaped as \xNN, cut to `max_bytes` on a character boundary with "...".
+std::string printable(std::string_view text, std::size_t max_bytes = 200);
 
 inline void error(std::string_view message) { write(Level::error, message); }
 inline void warning(std::string_view message) { write(Level::warning, message); }

@@ -41,6 +41,10 @@ void add_hostd_options(CLI::App& app, HostdOptions& options) {
                  "keepalives)")
       ->capture_default_str()
       ->check(CLI::Range(100u, 3'600'000u));
+  app.add_option("--max-counters", s.max_counters,
+                 "perf counters one request may open (columns x vCPUs)")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 1'000'000u));
   app.add_option("--max-queued-samples", s.max_queued_samples,
                  "samples waiting for a slow guest before new ones are dropped")
       ->capture_default_str()

@@ -2,6 +2,8 @@
 // every domain's virtio-serial client, the vsock listener and all guest sessions.
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <sys/resource.h>
 #include <csignal>
 #include <iostream>
 #include <memory>
@@ -15,6 +17,20 @@
 #include "host-agent/transport/vsock_listener.hpp"
 #include "perfkvm_config.hpp"
 #include "util/log.hpp"
+
+namespace {
+
+// Every guest's counters, channels and connections are fds of this one process: use the
+// whole hard limit, not the 1024 soft default.
+void raise_fd_limit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &limit);
+  }
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   using namespace perfkvm;
@@ -32,6 +48,7 @@ int main(int argc, char** argv) {
   for (const auto& problem : perf_privilege_problems()) log::error(problem);
   silence_libvirt_default_errors();
   std::signal(SIGPIPE, SIG_IGN);  // a guest hanging up must be an error code, not our death
+  raise_fd_limit();
 
   boost::asio::io_context io;
   LibvirtEventLoop libvirt_loop(io);
@@ -48,14 +65,19 @@ int main(int argc, char** argv) {
   }
 
   DomainRegistry registry(io.get_executor(), options.session, event_table, options.paths);
+  LibvirtMonitor monitor(io.get_executor(), options.uri, options.channel_name, registry);
   std::shared_ptr<StreamListener> vsock;
   if (options.vsock) {
     try {
       vsock = std::make_shared<StreamListener>(
           StreamListener::open_vsock(io.get_executor(), options.vsock_port),
           &StreamListener::vsock_peer_cid,
-          [&registry](std::uint32_t cid) { return registry.find_by_cid(cid); }, options.session,
-          event_table);
+          // CIDs are known from the live XML: while libvirt is unreachable, a CID may have
+          // moved to another domain, so nobody is served over vsock then.
+          [&registry, &monitor](std::uint32_t cid) {
+            return monitor.connected() ? registry.find_by_cid(cid) : nullptr;
+          },
+          options.session, event_table);
       vsock->start();
       log::info("listening on vsock port " + std::to_string(options.vsock_port));
     } catch (const boost::system::system_error& error) {
@@ -66,19 +88,19 @@ int main(int argc, char** argv) {
   registry.on_stopped = [&vsock](const DomainContext& domain) {
     if (vsock) vsock->close_domain(domain);
   };
-
-  LibvirtMonitor monitor(io.get_executor(), options.uri, options.channel_name, registry);
   monitor.start();
 
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  boost::asio::steady_timer grace(io);
   signals.async_wait([&](const boost::system::error_code& ec, int signal) {
     if (ec) return;
     log::info("signal " + std::to_string(signal) + ": shutting down");
     monitor.stop();
     if (vsock) vsock->stop();
     registry.stop_all();
-    // Let the channels close and their counters be released, then leave.
-    boost::asio::post(io, [&io] { io.stop(); });
+    // Give the channels a moment to wind down (sessions end, counters close, logs say so).
+    grace.expires_after(std::chrono::milliseconds(300));
+    grace.async_wait([&io](const boost::system::error_code&) { io.stop(); });
   });
 
   io.run();

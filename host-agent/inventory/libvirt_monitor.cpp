@@ -8,6 +8,7 @@
 #include <set>
 
 #include "util/log.hpp"
+#include "util/log_exceptions.hpp"
 
 namespace perfkvm::host {
 
@@ -46,7 +47,7 @@ LibvirtMonitor::LibvirtMonitor(asio::any_io_executor executor, std::string uri,
 LibvirtMonitor::~LibvirtMonitor() { disconnect(); }
 
 void LibvirtMonitor::start() {
-  asio::co_spawn(executor_, run(), asio::detached);
+  asio::co_spawn(executor_, run(), log_exceptions("libvirt monitor"));
 }
 
 void LibvirtMonitor::stop() {
@@ -66,8 +67,15 @@ asio::awaitable<void> LibvirtMonitor::run() {
       }
       retry = kFirstRetry;
     }
-    wake_.expires_at(std::chrono::steady_clock::time_point::max());
-    co_await wake_.async_wait(use_nothrow);  // on_close() or stop() wakes us
+    // libvirt may call on_close() synchronously inside a failing call (even within connect()),
+    // before anyone waits: look at lost_ before and after waiting.
+    if (!lost_ && virConnectIsAlive(connection_.get()) == 1) {
+      wake_.expires_at(std::chrono::steady_clock::time_point::max());
+      co_await wake_.async_wait(use_nothrow);  // on_close() or stop() wakes us
+    } else if (!lost_) {
+      log::warning("the connection to libvirt is dead: reconnecting");
+      lost_ = true;
+    }
     if (lost_) {
       lost_ = false;
       disconnect();
@@ -89,14 +97,24 @@ bool LibvirtMonitor::connect() {
   // Keepalives notice a dead libvirtd even while nothing else is sent (not all drivers
   // support them: the test driver does not, and that is fine).
   virConnectSetKeepAlive(connection_.get(), 5, 3);
-  virConnectRegisterCloseCallback(connection_.get(), &LibvirtMonitor::on_close, this, nullptr);
+  if (virConnectRegisterCloseCallback(connection_.get(), &LibvirtMonitor::on_close, this,
+                                      nullptr) != 0) {
+    log::warning("libvirt will not tell when the connection closes (" + libvirt_error() +
+                 "): a dead libvirtd is noticed by keepalive only");
+  }
   callbacks_.push_back(virConnectDomainEventRegisterAny(
       connection_.get(), nullptr, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
       VIR_DOMAIN_EVENT_CALLBACK(&LibvirtMonitor::on_lifecycle), this, nullptr));
+  if (callbacks_.back() < 0) {
+    log::error("cannot follow domains starting and stopping: " + libvirt_error());
+  }
   for (const int id : {VIR_DOMAIN_EVENT_ID_DEVICE_ADDED, VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED}) {
     callbacks_.push_back(virConnectDomainEventRegisterAny(
         connection_.get(), nullptr, id, VIR_DOMAIN_EVENT_CALLBACK(&LibvirtMonitor::on_device),
         this, nullptr));
+    if (callbacks_.back() < 0) {
+      log::warning("cannot follow hot-plugged devices: " + libvirt_error());
+    }
   }
   log::info("connected to libvirt at " + uri_);
   discover();
@@ -133,14 +151,23 @@ void LibvirtMonitor::discover() {
 
 void LibvirtMonitor::refresh(const std::string& uuid) {
   if (!connection_) return;
+  // Only libvirt's own word that the domain is gone or inactive stops serving it: a failing
+  // call (libvirtd restarting) must not cost a running guest its session.
+  virResetLastError();
   DomainPtr domain(virDomainLookupByUUIDString(connection_.get(), uuid.c_str()));
   if (!domain) {
-    registry_.domain_stopped(uuid);  // vanished meanwhile
+    if (virGetLastErrorCode() == VIR_ERR_NO_DOMAIN) {
+      registry_.domain_stopped(uuid);
+    } else {
+      log::warning("cannot look domain " + uuid + " up: " + libvirt_error() +
+                   " (it stays served until libvirt answers)");
+    }
     return;
   }
-  if (virDomainIsActive(domain.get()) == 1) {
+  const int active = virDomainIsActive(domain.get());
+  if (active == 1) {
     refresh(domain.get());
-  } else {
+  } else if (active == 0) {
     registry_.domain_stopped(uuid);
   }
 }

@@ -12,6 +12,7 @@
 #include "host-agent/session/measurement.hpp"
 #include "perfkvm_config.hpp"
 #include "util/log.hpp"
+#include "util/log_exceptions.hpp"
 
 namespace perfkvm::host {
 
@@ -64,12 +65,14 @@ struct ChannelConnection::Request {
 ChannelConnection::ChannelConnection(ChannelSocket socket, std::shared_ptr<DomainContext> domain,
                                      const SessionConfig& config,
                                      const std::vector<protocol::EventStatus>& event_table,
-                                     std::string label)
+                                     std::string label, ChannelKind kind)
     : socket_(std::move(socket)),
       domain_(std::move(domain)),
       config_(config),
       event_table_(event_table),
       label_(std::move(label)),
+      kind_(kind),
+      idle_since_(Clock::now()),
       decoder_(config.max_frame_bytes),
       outbox_(config.max_queued_samples, config.max_queued_replies),
       outbox_ready_(socket_.get_executor()),
@@ -92,6 +95,8 @@ std::size_t ChannelConnection::open_counter_fds() const {
 asio::awaitable<void> ChannelConnection::run() {
   const auto self = shared_from_this();
   log::info(label_ + ": channel connected");
+  // Each loop catches what it throws: with Boost 1.81's ||, a branch ending in an exception
+  // would not cancel the others, and the channel would hang half alive.
   co_await (read_loop() || write_loop() || lease_loop());
   end_session(std::nullopt, "channel closed");
   const auto& stats = decoder_.stats();
@@ -113,7 +118,12 @@ asio::awaitable<void> ChannelConnection::read_loop() {
     }
     const auto before = decoder_.stats();
     std::string_view input(buffer.data(), n);
-    while (auto payload = decoder_.next(input)) on_payload(*payload);
+    try {
+      while (auto payload = decoder_.next(input)) on_payload(*payload);
+    } catch (const std::exception& failure) {
+      log::error(label_ + ": closing the channel after an internal error: " + failure.what());
+      co_return;
+    }
     const auto& after = decoder_.stats();
     if (after.discarded_bytes != before.discarded_bytes) {
       // Normal after a reconnect: stale half-frames of an earlier session.
@@ -122,6 +132,8 @@ asio::awaitable<void> ChannelConnection::read_loop() {
                  " bytes that were not a whole frame");
     }
     if (after.oversize != before.oversize) {
+      // Answered (PROTOCOL.md 2.2) so that a guest does not wait forever for a reply to a
+      // request it believes it sent.
       send_error(session_ ? session_->nonce : std::string(), std::nullopt,
                  ErrorCode::invalid_message,
                  "a frame larger than this host's maximum of " +
@@ -148,6 +160,7 @@ asio::awaitable<void> ChannelConnection::write_loop() {
       co_return;
     }
     outbox_.pop_front();
+    if (outbox_.empty() && close_after_flush_) co_return;
   }
 }
 
@@ -157,12 +170,26 @@ asio::awaitable<void> ChannelConnection::lease_loop() {
     lease_timer_.expires_after(period);
     auto [ec] = co_await lease_timer_.async_wait(use_nothrow);
     if (ec) co_return;
-    if (session_ && Clock::now() - last_heard_ > config_.lease()) {
-      log::warning(label_ + ": guest session " + session_->nonce + " silent for more than " +
-                   std::to_string(config_.lease_ms) + " ms: closing its counters");
-      end_session(ErrorCode::lease_expired,
-                  "no message from the guest for " + std::to_string(config_.lease_ms) +
-                      " ms (the lease): the session's counters are closed");
+    try {
+      if (session_ && Clock::now() - last_heard_ > config_.lease()) {
+        log::warning(label_ + ": guest session " + session_->nonce + " silent for more than " +
+                     std::to_string(config_.lease_ms) + " ms: closing its counters");
+        end_session(ErrorCode::lease_expired,
+                    "no message from the guest for " + std::to_string(config_.lease_ms) +
+                        " ms (the lease): the session's counters are closed");
+      }
+      // Without samples nothing else notices that the domain's vCPUs went away.
+      if (request_ && !request_->interval && request_->measurement.check_threads()) {
+        finish_request(protocol::EndReason::domain_stopped);
+      }
+      if (kind_ == ChannelKind::per_connection && !session_ &&
+          Clock::now() - idle_since_ > config_.lease()) {
+        log::info(label_ + ": no session for a lease: closing the connection");
+        co_return;
+      }
+    } catch (const std::exception& failure) {
+      log::error(label_ + ": closing the channel after an internal error: " + failure.what());
+      co_return;
     }
   }
 }
@@ -176,8 +203,18 @@ asio::awaitable<void> ChannelConnection::sample_loop(std::shared_ptr<Request> re
     request->timer.expires_at(deadline);
     auto [ec] = co_await request->timer.async_wait(use_nothrow);
     if (ec || request_ != request || !session_) co_return;
-    if (!send(request->measurement.sample(session_->nonce, request->id), Outbox::Kind::sample)) {
-      ++request->samples_dropped;
+    try {
+      if (!send(request->measurement.sample(session_->nonce, request->id), Outbox::Kind::sample)) {
+        ++request->samples_dropped;
+      }
+      if (request->measurement.threads_ended()) {
+        finish_request(protocol::EndReason::domain_stopped);
+        co_return;
+      }
+    } catch (const std::exception& failure) {
+      log::error(label_ + ": sampling failed: " + failure.what());
+      finish_request(protocol::EndReason::error);
+      co_return;
     }
   }
 }
@@ -187,8 +224,10 @@ asio::awaitable<void> ChannelConnection::sample_loop(std::shared_ptr<Request> re
 void ChannelConnection::on_payload(std::string_view payload) {
   auto parsed = protocol::parse_message(payload);
   if (const auto* error = std::get_if<protocol::ParseError>(&parsed)) {
-    log::warning(label_ + ": bad message from the guest: " + error->message);
-    if (error->type != protocol::Error::kType) send(protocol::error_reply(*error), Outbox::Kind::reply);
+    log::warning(label_ + ": bad message from the guest: " + log::printable(error->message));
+    if (error->type != protocol::Error::kType) {
+      send_error(error->nonce, error->request_id, error->code, error->message);
+    }
     return;
   }
   std::visit([this](const auto& message) { on_message(message); }, std::get<protocol::Message>(parsed));
@@ -203,13 +242,15 @@ void ChannelConnection::on_message(const HostToGuest& message) {
 void ChannelConnection::on_message(const protocol::Error& error) {
   // Never answered: an error about an error could ping-pong forever.
   log::warning(label_ + ": guest reported " + std::string(to_string(error.code)) + ": " +
-               error.message);
+               log::printable(error.message));
 }
 
 void ChannelConnection::on_message(const protocol::Hello& hello) {
   last_heard_ = Clock::now();
   if (session_) {
-    end_session(ErrorCode::session_replaced,
+    // The same nonce again is the same guest program repeating itself: no notice to send.
+    const bool same = session_->nonce == hello.nonce;
+    end_session(same ? std::nullopt : std::optional(ErrorCode::session_replaced),
                 "a new hello arrived on this channel: this session has ended");
   }
   const std::uint32_t low = std::max(hello.protocol_min, protocol::kMinProtocolVersion);
@@ -220,18 +261,19 @@ void ChannelConnection::on_message(const protocol::Hello& hello) {
                    std::to_string(protocol::kMinProtocolVersion) + " to " +
                    std::to_string(protocol::kProtocolVersion) + "; the guest offered " +
                    std::to_string(hello.protocol_min) + " to " + std::to_string(hello.protocol_max));
-    return;
+    return refuse_connection();
   }
   if (domain_->active_sessions >= config_.max_sessions) {
     send_error(hello.nonce, std::nullopt, ErrorCode::too_many_sessions,
                "domain '" + domain_->name + "' already has " +
-                   std::to_string(domain_->active_sessions) + " sessions, the maximum");
-    return;
+                   std::to_string(domain_->active_sessions) +
+                   " perfkvm session(s), the most this host allows (perfkvm-hostd --max-sessions)");
+    return refuse_connection();
   }
   session_ = GuestSession{hello.nonce, high};
   ++domain_->active_sessions;
-  log::info(label_ + ": session " + hello.nonce + " started by " + hello.agent + " " +
-            hello.agent_version);
+  log::info(label_ + ": session " + hello.nonce + " started by " + log::printable(hello.agent, 64) +
+            " " + log::printable(hello.agent_version, 64));
   protocol::Welcome welcome;
   welcome.nonce = hello.nonce;
   welcome.protocol = high;
@@ -243,6 +285,10 @@ void ChannelConnection::on_message(const protocol::Hello& hello) {
   welcome.events = event_table_;
   welcome.limits = config_.limits();
   send(welcome, Outbox::Kind::reply);
+}
+
+void ChannelConnection::refuse_connection() {
+  if (kind_ == ChannelKind::per_connection) close_after_flush_ = true;
 }
 
 bool ChannelConnection::check_session(const std::string& nonce,
@@ -272,7 +318,9 @@ void ChannelConnection::on_message(const protocol::Stop& stop) {
   if (!check_session(stop.nonce, stop.request_id)) return;
   if (!request_ || request_->id != stop.request_id) {
     send_error(stop.nonce, stop.request_id, ErrorCode::unknown_request,
-               "request " + std::to_string(stop.request_id) + " is not counting");
+               "request " + std::to_string(stop.request_id) + " is not counting" +
+                   (request_ ? " (request " + std::to_string(request_->id) + " is)"
+                             : std::string(" (nothing is)")));
     return;
   }
   finish_request(protocol::EndReason::stopped);
@@ -321,6 +369,16 @@ void ChannelConnection::start_counting(const protocol::Start& start) {
                       " ms is below this host's minimum of " +
                       std::to_string(config_.min_interval_ms) + " ms");
   }
+  if (start.vcpus) {
+    for (const auto vcpu : *start.vcpus) {
+      if (vcpu >= domain_->vcpus) {
+        return refuse(ErrorCode::invalid_vcpu,
+                      "vCPU " + std::to_string(vcpu) + " does not exist: domain '" +
+                          domain_->name + "' has " + std::to_string(domain_->vcpus) +
+                          " vCPUs (0 to " + std::to_string(domain_->vcpus - 1) + ")");
+      }
+    }
+  }
   const VcpuResolution resolution = domain_->resolve_threads();
   if (resolution.threads.empty()) {
     return refuse(ErrorCode::domain_unavailable, "cannot find the vCPU threads of domain '" +
@@ -333,8 +391,9 @@ void ChannelConnection::start_counting(const protocol::Start& start) {
                                       [&](const VcpuThread& t) { return t.vcpu == vcpu; });
       if (found == resolution.threads.end()) {
         return refuse(ErrorCode::invalid_vcpu,
-                      "vCPU " + std::to_string(vcpu) + " does not exist: domain '" +
-                          domain_->name + "' has vCPUs " + vcpu_range(resolution.threads));
+                      "vCPU " + std::to_string(vcpu) + " of domain '" + domain_->name +
+                          "' has no thread (offline?); vCPUs with threads: " +
+                          vcpu_range(resolution.threads));
       }
       targets.push_back({found->vcpu, found->tid});
     }
@@ -342,6 +401,13 @@ void ChannelConnection::start_counting(const protocol::Start& start) {
               [](const VcpuTarget& a, const VcpuTarget& b) { return a.vcpu < b.vcpu; });
   } else {
     for (const auto& thread : resolution.threads) targets.push_back({thread.vcpu, thread.tid});
+  }
+  if (columns * targets.size() > config_.max_counters) {
+    return refuse(ErrorCode::too_many_events,
+                  std::to_string(columns) + " columns on " + std::to_string(targets.size()) +
+                      " vCPUs need " + std::to_string(columns * targets.size()) +
+                      " counters; this host allows " + std::to_string(config_.max_counters) +
+                      " per request (perfkvm-hostd --max-counters)");
   }
   if (worst_sample_bytes(columns, targets.size(), start.per_vcpu) > config_.max_frame_bytes) {
     return refuse(ErrorCode::too_many_events,
@@ -356,14 +422,18 @@ void ChannelConnection::start_counting(const protocol::Start& start) {
       socket_.get_executor(), start,
       Measurement(std::move(targets), start.events, start.mode, start.per_vcpu));
   request_->measurement.start();
+  std::string counted_vcpus;
+  for (const auto vcpu : request_->measurement.vcpus()) {
+    counted_vcpus += (counted_vcpus.empty() ? "" : ",") + std::to_string(vcpu);
+  }
   log::info(label_ + ": request " + std::to_string(start.request_id) + " counting " +
-            std::to_string(start.events.size()) + " events on vCPUs " +
-            vcpu_range(resolution.threads) + " (threads from " + resolution.source + ")");
+            std::to_string(start.events.size()) + " events on vCPUs " + counted_vcpus +
+            " (threads from " + resolution.source + ")");
   send(protocol::Started{start.nonce, start.request_id, request_->measurement.columns(),
                          request_->measurement.vcpus(), start.interval_ms},
        Outbox::Kind::reply);
   if (request_->interval) {
-    asio::co_spawn(socket_.get_executor(), sample_loop(request_), asio::detached);
+    asio::co_spawn(socket_.get_executor(), sample_loop(request_), log_exceptions(label_ + ": sampler"));
   }
 }
 
@@ -380,23 +450,33 @@ void ChannelConnection::finish_request(protocol::EndReason reason) {
 
 void ChannelConnection::end_session(std::optional<ErrorCode> notify, const std::string& why) {
   if (!session_) return;
+  std::optional<std::uint64_t> ended_request;
   if (request_) {
     log::info(label_ + ": request " + std::to_string(request_->id) + " ended: " + why);
+    ended_request = request_->id;
     request_->timer.cancel();
     request_->measurement.close();  // now: the sampler may hold the request a moment longer
     request_.reset();
   }
-  if (notify) send_error(session_->nonce, std::nullopt, *notify, why);
+  if (notify) send_error(session_->nonce, ended_request, *notify, why);
   --domain_->active_sessions;
   session_.reset();
+  idle_since_ = Clock::now();
 }
 
 // ---- sending ---------------------------------------------------------------------------------
 
 void ChannelConnection::send_error(const std::string& nonce, std::optional<std::uint64_t> request_id,
                                    ErrorCode code, const std::string& message) {
+  // Messages may quote what the guest sent: keep them within the protocol's limit.
+  std::string text = message;
+  if (text.size() > protocol::kMaxMessageLength) {
+    std::size_t cut = protocol::kMaxMessageLength - 3;
+    while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+    text = text.substr(0, cut) + "...";
+  }
   send(protocol::Error{protocol::is_valid_nonce(nonce) ? nonce : std::string(), request_id, code,
-                       message},
+                       std::move(text)},
        Outbox::Kind::reply);
 }
 

@@ -22,13 +22,19 @@ namespace perfkvm::host {
 
 using ChannelSocket = boost::asio::generic::stream_protocol::socket;
 
+// A virtio-serial channel outlives guest programs: it stays open with or without a session.
+// A vsock connection is one guest program's: it is closed when refused, or idle without a
+// session for a lease, so that connections cannot pile up.
+enum class ChannelKind { persistent, per_connection };
+
 class ChannelConnection : public std::enable_shared_from_this<ChannelConnection> {
  public:
   // `event_table`: the catalogue with each event's status on this host (welcome, events).
   // `label` names the channel in logs, e.g. "domain 'web1' virtio-serial".
   ChannelConnection(ChannelSocket socket, std::shared_ptr<DomainContext> domain,
                     const SessionConfig& config,
-                    const std::vector<protocol::EventStatus>& event_table, std::string label);
+                    const std::vector<protocol::EventStatus>& event_table, std::string label,
+                    ChannelKind kind = ChannelKind::persistent);
   ~ChannelConnection();
   ChannelConnection(const ChannelConnection&) = delete;
   ChannelConnection& operator=(const ChannelConnection&) = delete;
@@ -74,6 +80,8 @@ class ChannelConnection : public std::enable_shared_from_this<ChannelConnection>
   void start_counting(const protocol::Start& start);
   void finish_request(protocol::EndReason reason);
   void end_session(std::optional<protocol::ErrorCode> notify, const std::string& why);
+  // A per-connection channel that refused its guest: close once the refusal is written.
+  void refuse_connection();
   void send_error(const std::string& nonce, std::optional<std::uint64_t> request_id,
                   protocol::ErrorCode code, const std::string& message);
   bool send(const protocol::Message& message, Outbox::Kind kind);
@@ -83,6 +91,9 @@ class ChannelConnection : public std::enable_shared_from_this<ChannelConnection>
   const SessionConfig& config_;
   const std::vector<protocol::EventStatus>& event_table_;
   std::string label_;
+  ChannelKind kind_;
+  bool close_after_flush_ = false;
+  std::chrono::steady_clock::time_point idle_since_;
 
   protocol::FrameDecoder decoder_;
   Outbox outbox_;

@@ -1,5 +1,6 @@
 #include "host-agent/session/measurement.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "host-agent/counters/column_plan.hpp"
@@ -29,11 +30,28 @@ Measurement::Measurement(std::vector<VcpuTarget> targets,
   const auto plan = plan_columns(events, mode);
   counters_.emplace(std::move(targets), plan);
   columns_ = counters_->columns();
-  // The plan keeps the order of the events, one or two columns each: label them as asked.
-  for (std::size_t column = 0, event = 0; column < plan.size(); ++column) {
-    while (plan[column].event != events[event]) ++event;
-    columns_[column].event = event_names[event];
+  // The plan keeps the order of the events, one column each, two for a hardware event in
+  // mode both: label them as the request named them (PROTOCOL.md: column.event).
+  std::size_t column = 0;
+  for (std::size_t e = 0; e < events.size(); ++e) {
+    const bool two = mode == protocol::StartMode::both &&
+                     events[e]->kind == protocol::EventKind::hardware;
+    for (int k = 0; k < (two ? 2 : 1) && column < columns_.size(); ++k) {
+      columns_[column++].event = event_names[e];
+    }
   }
+}
+
+void Measurement::note_threads(const CounterReading& reading) {
+  threads_ended_ = !reading.vcpus.empty() &&
+                   std::all_of(reading.vcpus.begin(), reading.vcpus.end(), [](const auto& row) {
+                     return row.status == protocol::VcpuStatus::ended;
+                   });
+}
+
+bool Measurement::check_threads() {
+  if (counters_) note_threads(counters_->read());
+  return threads_ended_;
 }
 
 void Measurement::start() {
@@ -53,6 +71,7 @@ protocol::Sample Measurement::sample(const std::string& nonce, std::uint64_t req
   sample.request_id = request_id;
   sample.seq = ++seq_;
   auto reading = counters_->read();
+  note_threads(reading);
   sample.elapsed_ns = elapsed_ns();
   sample.host_time_ns = static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::nanoseconds>(

@@ -35,6 +35,12 @@ class Measurement {
   // Closes the counters without a report (the session ended under it).
   void close() { counters_.reset(); }
 
+  // True once every counted vCPU thread has exited (the domain stopped, or its vCPUs were
+  // unplugged), as of the last sample() or check_threads().
+  bool threads_ended() const { return threads_ended_; }
+  // Reads the counters to find out whether the threads still exist (no sample taken).
+  bool check_threads();
+
   const std::vector<protocol::Column>& columns() const { return columns_; }
   const std::vector<std::uint32_t>& vcpus() const { return vcpus_; }
   bool finished() const { return !counters_; }
@@ -44,6 +50,7 @@ class Measurement {
 
  private:
   std::uint64_t elapsed_ns() const;
+  void note_threads(const CounterReading& reading);
 
   std::optional<CounterSet> counters_;
   std::vector<protocol::Column> columns_;
@@ -51,6 +58,7 @@ class Measurement {
   bool per_vcpu_;
   Clock::time_point started_at_;
   std::uint64_t seq_ = 0;
+  bool threads_ended_ = false;
 };
 
 }  // namespace perfkvm::host

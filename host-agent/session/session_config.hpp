@@ -17,6 +17,9 @@ struct SessionConfig {
   std::uint32_t max_sessions = 4;           // concurrent sessions per domain
   std::uint32_t max_frame_bytes = protocol::kDefaultMaxPayload;
   std::uint32_t lease_ms = 10'000;          // silence after which a session's counters close
+  // perf fds one request may open (columns x vCPU threads): every fd hostd holds is shared by
+  // all guests, so one guest must not be able to take them all.
+  std::uint32_t max_counters = 4096;
   std::size_t max_queued_samples = 8;       // samples waiting for a slow guest; more are dropped
   std::size_t max_queued_replies = 64;      // other frames waiting; more are dropped and logged
 

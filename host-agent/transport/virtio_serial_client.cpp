@@ -8,6 +8,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "util/log.hpp"
+#include "util/log_exceptions.hpp"
 
 namespace perfkvm::host {
 
@@ -35,7 +36,7 @@ VirtioSerialClient::VirtioSerialClient(asio::any_io_executor executor,
 
 void VirtioSerialClient::start() {
   asio::co_spawn(connecting_.get_executor(), [self = shared_from_this()] { return self->run(); },
-                 asio::detached);
+                 log_exceptions(label_));
 }
 
 void VirtioSerialClient::stop() {
@@ -73,7 +74,11 @@ asio::awaitable<void> VirtioSerialClient::run() {
                          connecting_.release());
     connection_ = std::make_shared<ChannelConnection>(std::move(socket), domain_, config_,
                                                       event_table_, label_);
-    co_await connection_->run();
+    try {
+      co_await connection_->run();
+    } catch (const std::exception& failure) {
+      log::error(label_ + ": channel failed: " + failure.what() + "; reconnecting");
+    }
     connection_.reset();
     if (!stopped_) {
       // QEMU closed its end: it restarted or is going away. Reconnect until told to stop.

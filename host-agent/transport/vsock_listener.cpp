@@ -6,11 +6,14 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <array>
 #include <cstring>
 
 #include "util/log.hpp"
+#include "util/log_exceptions.hpp"
 
 namespace perfkvm::host {
 
@@ -58,7 +61,7 @@ StreamListener::StreamListener(Acceptor acceptor, PeerCid peer_cid, FindDomain f
 
 void StreamListener::start() {
   asio::co_spawn(acceptor_.get_executor(), [self = shared_from_this()] { return self->accept_loop(); },
-                 asio::detached);
+                 log_exceptions("vsock listener"));
 }
 
 void StreamListener::stop() {
@@ -97,9 +100,42 @@ asio::awaitable<void> StreamListener::accept_loop() {
                    [self = shared_from_this(), s = std::move(socket)]() mutable {
                      return self->serve(std::move(s));
                    },
-                   asio::detached);
+                   log_exceptions("vsock connection"));
   }
 }
+
+namespace {
+
+// The nonce of the first frame a refused peer sends (within a short time), so that the refusal
+// is addressed to it; empty if none comes.
+asio::awaitable<std::string> first_nonce(ChannelSocket& socket) {
+  using namespace asio::experimental::awaitable_operators;
+  protocol::FrameDecoder decoder(64 * 1024);
+  std::array<char, 4096> buffer;
+  asio::steady_timer deadline(socket.get_executor(), std::chrono::seconds(2));
+  for (;;) {
+    auto outcome = co_await (socket.async_read_some(asio::buffer(buffer), use_nothrow) ||
+                             deadline.async_wait(use_nothrow));
+    if (outcome.index() != 0) co_return std::string();
+    auto [ec, n] = std::get<0>(outcome);
+    if (ec) co_return std::string();
+    std::string_view input(buffer.data(), n);
+    if (auto payload = decoder.next(input)) {
+      const auto parsed = protocol::parse_message(*payload);
+      if (const auto* message = std::get_if<protocol::Message>(&parsed)) {
+        co_return protocol::nonce_of(*message);
+      }
+      co_return std::get<protocol::ParseError>(parsed).nonce;
+    }
+  }
+}
+
+void refuse(ChannelSocket& socket) {
+  boost::system::error_code ignored;
+  socket.shutdown(ChannelSocket::shutdown_both, ignored);
+}
+
+}  // namespace
 
 asio::awaitable<void> StreamListener::serve(ChannelSocket socket) {
   const auto cid = peer_cid_(socket);
@@ -107,18 +143,37 @@ asio::awaitable<void> StreamListener::serve(ChannelSocket socket) {
   if (!domain) {
     const std::string who = cid ? "CID " + std::to_string(*cid) : "a peer without a CID";
     log::warning("vsock: connection from " + who + ", which is no running domain's: refused");
+    const std::string nonce = co_await first_nonce(socket);
     const std::string frame = protocol::encode_message(protocol::Error{
-        "", std::nullopt, protocol::ErrorCode::unknown_peer,
+        nonce, std::nullopt, protocol::ErrorCode::unknown_peer,
         who + " belongs to no running domain this host serves"});
     co_await asio::async_write(socket, asio::buffer(frame), use_nothrow);
-    boost::system::error_code ignored;
-    socket.shutdown(ChannelSocket::shutdown_both, ignored);
+    refuse(socket);
+    co_return;
+  }
+  std::erase_if(connections_, [](const auto& weak) { return weak.expired(); });
+  // A guest may hold a few connections (a session each, plus one being replaced); more than
+  // that only takes file descriptors from every other guest.
+  const auto same_domain = std::count_if(connections_.begin(), connections_.end(), [&](const auto& weak) {
+    const auto connection = weak.lock();
+    return connection && &connection->domain() == domain.get();
+  });
+  if (same_domain >= static_cast<long>(config_.max_sessions) + 2) {
+    log::warning("vsock: domain '" + domain->name + "' already has " +
+                 std::to_string(same_domain) + " connections: refused another");
+    const std::string nonce = co_await first_nonce(socket);
+    const std::string frame = protocol::encode_message(protocol::Error{
+        nonce, std::nullopt, protocol::ErrorCode::too_many_sessions,
+        "domain '" + domain->name + "' already has " + std::to_string(same_domain) +
+            " vsock connections to this host"});
+    co_await asio::async_write(socket, asio::buffer(frame), use_nothrow);
+    refuse(socket);
     co_return;
   }
   const std::string label = "domain '" + domain->name + "' vsock CID " + std::to_string(*cid);
   auto connection = std::make_shared<ChannelConnection>(std::move(socket), std::move(domain),
-                                                        config_, event_table_, label);
-  std::erase_if(connections_, [](const auto& weak) { return weak.expired(); });
+                                                        config_, event_table_, label,
+                                                        ChannelKind::per_connection);
   connections_.push_back(connection);
   co_await connection->run();
 }

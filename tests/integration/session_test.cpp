@@ -166,7 +166,7 @@ TEST_CASE("every request error is a specific error frame, and the session surviv
   bad_vcpu.vcpus = std::vector<std::uint32_t>{0, 7};
   guest->send(bad_vcpu);
   CHECK(expect_error(*guest, ErrorCode::invalid_vcpu).message ==
-        "vCPU 7 does not exist: domain 'web1' has vCPUs 0,1");
+        "vCPU 7 does not exist: domain 'web1' has 2 vCPUs (0 to 1)");
 
   h.config.max_events = 2;
   guest->send(start(5, {"task-clock", "cs", "faults"}));
@@ -223,6 +223,7 @@ TEST_CASE("keepalives are echoed and keep the lease; silence closes the counters
   // Silence: the lease (400 ms) expires, the counters close, the guest is told.
   const auto error = expect_error(*guest, ErrorCode::lease_expired);
   CHECK(error.nonce == kNonce);
+  CHECK(error.request_id == 1u);
   CHECK_FALSE(connection->counting());
   CHECK_FALSE(connection->has_session());
   CHECK(connection->open_counter_fds() == 0);
@@ -245,6 +246,7 @@ TEST_CASE("a new hello ends the previous session on that channel") {
   const auto replaced = guest->receive_until<Error>(&stale_samples);
   CHECK(replaced.code == ErrorCode::session_replaced);
   CHECK(replaced.nonce == kNonce);
+  CHECK(replaced.request_id == 1u);
   CHECK(guest->receive_until<Welcome>().nonce == kOtherNonce);
   CHECK(connection->open_counter_fds() == 0);
 
@@ -268,7 +270,8 @@ TEST_CASE("version negotiation and the per-domain session limit") {
 
   guest2->send(hello(kOtherNonce));
   CHECK(expect_error(*guest2, ErrorCode::too_many_sessions).message ==
-        "domain 'web1' already has 1 sessions, the maximum");
+        "domain 'web1' already has 1 perfkvm session(s), the most this host allows "
+        "(perfkvm-hostd --max-sessions)");
 }
 
 TEST_CASE("a guest that never reads: hostd keeps going, samples are dropped and counted") {
@@ -304,7 +307,8 @@ TEST_CASE("a guest that never reads: hostd keeps going, samples are dropped and 
   // sequence number received is below the number of samples taken.
   CHECK(samples.size() == report.samples_sent);
   REQUIRE_FALSE(samples.empty());
-  CHECK(samples.back().seq < report.samples_sent + report.samples_dropped);
+  CHECK(samples.back().seq <= report.samples_sent + report.samples_dropped);
+  for (std::size_t i = 1; i < samples.size(); ++i) CHECK(samples[i].seq > samples[i - 1].seq);
 }
 
 TEST_CASE("two domains at once: sessions do not disturb each other") {
@@ -357,4 +361,90 @@ TEST_CASE("a vCPU thread that exits mid-count ends its series; the report still 
   CHECK(report.vcpus[0].status == VcpuStatus::ended);
   CHECK(report.vcpus[1].status == VcpuStatus::ended);
   CHECK(counted(report.vcpus[1].counts[0]).value > 10'000'000);  // its 100 ms of spinning
+}
+
+TEST_CASE("the same hello twice is one guest repeating itself: no session-replaced notice") {
+  Harness h;
+  auto [connection, guest] = h.connect(h.domain("web1"));
+  guest->send(hello());
+  guest->receive_until<Welcome>();
+  guest->send(hello());
+  CHECK(guest->receive().index() == Message(Welcome{}).index());  // a welcome, no error first
+}
+
+TEST_CASE("sessions ended by lease or replacement free their place in the domain's limit") {
+  Harness h;
+  h.config.max_sessions = 1;
+  auto context = h.domain("web1");
+  auto [first, guest1] = h.connect(context);
+  auto [second, guest2] = h.connect(context);
+  guest1->send(hello());
+  guest1->receive_until<Welcome>();
+  expect_error(*guest1, ErrorCode::lease_expired);  // silent for the 400 ms lease
+  CHECK(context->active_sessions == 0);
+  guest2->send(hello(kOtherNonce));
+  CHECK(guest2->receive_until<Welcome>().nonce == kOtherNonce);
+  CHECK(context->active_sessions == 1);
+}
+
+TEST_CASE("columns are named as the request named the events, one or two per event") {
+  Harness h;
+  auto [connection, guest] = h.connect(h.domain("web1"));
+  guest->send(hello());
+  guest->receive_until<Welcome>();
+  auto request = start(1, {"cycles", "cpu-cycles", "cs"});
+  request.mode = StartMode::both;
+  guest->send(request);
+  const auto started = guest->receive_until<Started>();
+  REQUIRE(started.columns.size() == 5);
+  CHECK(started.columns[0].event == "cycles");
+  CHECK(started.columns[0].scope == Scope::guest);
+  CHECK(started.columns[1].event == "cycles");
+  CHECK(started.columns[1].scope == Scope::host);
+  CHECK(started.columns[2].event == "cpu-cycles");
+  CHECK(started.columns[3].event == "cpu-cycles");
+  CHECK(started.columns[4].event == "cs");
+  CHECK(started.columns[4].scope == Scope::all);
+}
+
+TEST_CASE("oversized frames and over-long messages are answered within the protocol's limits") {
+  Harness h;
+  h.config.max_frame_bytes = 4096;
+  auto [connection, guest] = h.connect(h.domain("web1"));
+  guest->send(hello());
+  guest->receive_until<Welcome>();
+  const std::string big = "{\"type\":\"keepalive\",\"nonce\":\"" + kNonce + "\",\"pad\":\"" +
+                          std::string(5000, 'x') + "\"}";
+  guest->send_bytes(encode_frame(big));
+  CHECK(expect_error(*guest, ErrorCode::invalid_message).message ==
+        "a frame larger than this host's maximum of 4096 bytes was discarded");
+
+  h.config.max_frame_bytes = kDefaultMaxPayload;
+  auto [c2, guest2] = h.connect(h.domain("web2"));
+  const std::string long_type = "{\"type\":\"" + std::string(10000, 't') + "\",\"nonce\":\"" +
+                                kNonce + "\"}";
+  guest2->send_bytes(encode_frame(long_type));
+  const auto error = expect_error(*guest2, ErrorCode::unknown_type);  // parses: within limits
+  CHECK(error.message.size() <= kMaxMessageLength);
+  CHECK(error.message.rfind("unknown message type \"ttt", 0) == 0);
+}
+
+TEST_CASE("a domain whose vCPU threads all exit ends the request with domain-stopped") {
+  Harness h;
+  auto context = h.domain("web1");
+  auto vcpus = std::make_shared<FakeVcpus>(2);
+  const auto resolution = vcpus->resolution();
+  context->resolve_threads = [resolution] { return resolution; };
+  auto [connection, guest] = h.connect(context);
+  guest->send(hello());
+  guest->receive_until<Welcome>();
+  guest->send(start(1, {"task-clock"}, 50));
+  guest->receive_until<Started>();
+  h.io.run_for(100ms);
+  vcpus.reset();  // the domain was destroyed under the request
+  std::vector<Sample> samples;
+  const auto report = guest->receive_until<Report>(&samples);  // no stop sent
+  CHECK(report.reason == EndReason::domain_stopped);
+  CHECK_FALSE(connection->counting());
+  CHECK(connection->open_counter_fds() == 0);
 }

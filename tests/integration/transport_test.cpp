@@ -133,8 +133,10 @@ TEST_CASE("stream listener: the peer CID picks the domain; an unknown CID is ref
   CHECK(known.receive_until<Welcome>().domain_name == "web1");
 
   TestGuest unknown(io, dial());
+  unknown.send(Hello{kNonce, 1, 1, "perfkvm", "0"});
   const auto refused = unknown.receive_until<Error>();
   CHECK(refused.code == ErrorCode::unknown_peer);
+  CHECK(refused.nonce == kNonce);  // addressed to the guest's first frame
   CHECK(refused.message == "CID 9 belongs to no running domain this host serves");
   CHECK_THROWS_WITH_AS(unknown.receive(500ms), "test guest: the host closed the channel",
                        std::runtime_error);
@@ -142,6 +144,56 @@ TEST_CASE("stream listener: the peer CID picks the domain; an unknown CID is ref
   CHECK(listener->connections().size() == 1);
   listener->close_domain(*web1);
   CHECK_THROWS_AS(known.receive(1000ms), std::runtime_error);
+  listener->stop();
+  std::filesystem::remove_all(path.parent_path());
+}
+
+TEST_CASE("stream listener: connections cannot pile up") {
+  boost::asio::io_context io;
+  SessionConfig config;
+  config.lease_ms = 300;
+  config.max_sessions = 1;
+  const auto events = probe_event_table();
+  FakeVcpus vcpus(2);
+  const auto web1 = domain("web1", vcpus);
+  const auto path = temp_socket_path("vsock-limits.sock");
+  boost::asio::local::stream_protocol::acceptor unix_acceptor(
+      io, boost::asio::local::stream_protocol::endpoint(path.string()));
+  auto listener = std::make_shared<StreamListener>(
+      StreamListener::Acceptor(io, boost::asio::generic::stream_protocol(AF_UNIX, 0),
+                               unix_acceptor.release()),
+      [](const ChannelSocket&) { return std::optional<std::uint32_t>(5); },
+      [&](std::uint32_t) { return web1; }, config, events);
+  listener->start();
+  auto dial = [&] {
+    boost::asio::local::stream_protocol::socket socket(io);
+    socket.connect(boost::asio::local::stream_protocol::endpoint(path.string()));
+    return UniqueFd(socket.release());
+  };
+
+  // A connection that never says hello is closed after a lease.
+  TestGuest idle(io, dial());
+  CHECK_THROWS_WITH_AS(idle.receive(2000ms), "test guest: the host closed the channel",
+                       std::runtime_error);
+
+  // A refused hello closes the connection once the refusal is written.
+  TestGuest first(io, dial());
+  first.send(Hello{kNonce, 1, 1, "perfkvm", "0"});
+  first.receive_until<Welcome>();
+  TestGuest second(io, dial());
+  second.send(Hello{"aaaaaaaabbbbbbbb", 1, 1, "perfkvm", "0"});
+  CHECK(second.receive_until<Error>().code == ErrorCode::too_many_sessions);
+  CHECK_THROWS_WITH_AS(second.receive(1000ms), "test guest: the host closed the channel",
+                       std::runtime_error);
+
+  // Beyond max_sessions + 2 connections per domain, new ones are refused at once.
+  std::vector<std::unique_ptr<TestGuest>> extra;
+  for (int i = 0; i < 3; ++i) extra.push_back(std::make_unique<TestGuest>(io, dial()));
+  io.run_for(50ms);
+  extra.back()->send(Hello{"ccccccccdddddddd", 1, 1, "perfkvm", "0"});
+  const auto refused = extra.back()->receive_until<Error>();
+  CHECK(refused.code == ErrorCode::too_many_sessions);
+  CHECK(refused.message == "domain 'web1' already has 3 vsock connections to this host");
   listener->stop();
   std::filesystem::remove_all(path.parent_path());
 }
