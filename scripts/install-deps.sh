@@ -11,6 +11,9 @@ PACKAGES=(
   libvirt-dev libboost1.81-dev libboost-json1.81-dev libcli11-dev doctest-dev libxml2-dev
   # fuzzing (libFuzzer) and the sanitizer build
   clang libclang-rt-14-dev
+  # end-to-end tests and the demo (tests/e2e, scripts/demo.sh): QEMU, libvirtd, the guest's
+  # busybox, perf as the cross-check oracle
+  qemu-system-x86 libvirt-daemon-system busybox-static linux-perf
 )
 
 missing=()

@@ -89,6 +89,7 @@ int main(int argc, char** argv) {
 
   CLI11_PARSE(app, argc, argv);
   xml_command.channel_name = channel_name;
+  virInitialize();  // before any other libvirt call (libvirt 9.0 aborts otherwise)
   silence_libvirt_default_errors();
   try {
     if (*xml) {

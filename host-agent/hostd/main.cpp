@@ -46,6 +46,8 @@ int main(int argc, char** argv) {
   log::info(std::string("perfkvm-hostd ") + PERFKVM_VERSION + " starting (libvirt " +
             options.uri + ", channel " + options.channel_name + ")");
   for (const auto& problem : perf_privilege_problems()) log::error(problem);
+  // Before any other libvirt call: libvirt 9.0 aborts in virResetLastError() otherwise.
+  virInitialize();
   silence_libvirt_default_errors();
   std::signal(SIGPIPE, SIG_IGN);  // a guest hanging up must be an error code, not our death
   raise_fd_limit();

@@ -30,6 +30,7 @@ inline std::string libvirt_error(const std::string& fallback = "unknown libvirt 
 }
 
 // Libvirt prints errors to stderr by default; perfkvm reports them itself.
+// Call virInitialize() first.
 inline void silence_libvirt_default_errors() {
   virSetErrorFunc(nullptr, [](void*, virErrorPtr) {});
 }

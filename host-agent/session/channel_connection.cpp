@@ -172,8 +172,15 @@ asio::awaitable<void> ChannelConnection::lease_loop() {
     if (ec) co_return;
     try {
       if (session_ && Clock::now() - last_heard_ > config_.lease()) {
-        log::warning(label_ + ": guest session " + session_->nonce + " silent for more than " +
-                     std::to_string(config_.lease_ms) + " ms: closing its counters");
+        // Routine after every guest program (it just exits; virtio-serial gives no EOF); a
+        // warning only when counters were still open.
+        const std::string what = label_ + ": guest session " + session_->nonce + " silent for " +
+                                 std::to_string(config_.lease_ms) + " ms: ";
+        if (request_) {
+          log::warning(what + "closing its counters");
+        } else {
+          log::info(what + "session ended");
+        }
         end_session(ErrorCode::lease_expired,
                     "no message from the guest for " + std::to_string(config_.lease_ms) +
                         " ms (the lease): the session's counters are closed");

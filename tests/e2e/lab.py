@@ -1,0 +1,545 @@
+"""The pieces of the e2e lab: builds, libvirtd, domains, the guest's control channel,
+perfkvm-hostd, host-side perf. Everything started is recorded in the Lab and stopped by its own
+pid (or domain name), also when a scenario fails or the run is interrupted or killed."""
+
+import base64
+import contextlib
+import fcntl
+import json
+import os
+import re
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+VIRSH = ["virsh", "-q", "-c", "qemu:///system"]
+CONTROL_CHANNEL = "org.perfkvm.e2e-control.0"
+PERFKVM_CHANNEL = "org.perfkvm.0"
+STATIC_TARGETS = {
+    "perfkvm": "guest-agent/perfkvm",
+    "vsock_test_host": "tests/e2e/vsock_test_host",
+    "e2e_spin": "tests/e2e/e2e_spin",
+}
+_started = time.monotonic()
+
+
+class Failure(Exception):
+    """A scenario's assertion or a lab step failed; the message says what and where."""
+
+
+def log(message):
+    print(f"[{time.monotonic() - _started:6.1f} s] {message}", flush=True)
+
+
+def run(argv, timeout=600, check=True, **kwargs):
+    """Runs a program (never a shell); returns CompletedProcess with text output."""
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, **kwargs)
+    if check and result.returncode != 0:
+        raise Failure(f"{' '.join(map(str, argv))} exited {result.returncode}:\n"
+                      f"{result.stdout}{result.stderr}")
+    return result
+
+
+def wait_until(predicate, timeout, interval=0.05):
+    """Polls predicate until it returns a true value (returned) or timeout passes (None)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() >= deadline:
+            return value
+        time.sleep(interval)
+
+
+class Lab:
+    """A run's scratch directory (sockets, consoles, logs) and what it started, recorded in
+    state.json as it goes: the cleanup works from that record, in this process or, when the
+    process is being killed (meson's timeout: SIGTERM, SIGKILL 0.5 s later), in a detached
+    `e2e.py cleanup` (see cleanup_detached)."""
+
+    def __init__(self, build_dir, keep_dir=None):
+        self.build_dir = Path(build_dir).resolve()
+        # /tmp, world-traversable: QEMU runs as libvirt-qemu and opens kernel and initrd there.
+        self.dir = Path(tempfile.mkdtemp(prefix="perfkvm-e2e.", dir="/tmp"))
+        os.chmod(self.dir, 0o755)
+        self.state_path = self.dir / "state.json"
+        self.state = {"dir": str(self.dir), "keep_dir": str(keep_dir) if keep_dir else None,
+                      "processes": [], "domains": [], "libvirt": None}
+        self._save()
+
+    def _save(self):
+        temporary = self.state_path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(self.state))
+        temporary.replace(self.state_path)
+
+    def track_process(self, pid, comm):
+        self.state["processes"].append([pid, comm])
+        self._save()
+
+    def untrack_process(self, pid):
+        self.state["processes"] = [p for p in self.state["processes"] if p[0] != pid]
+        self._save()
+
+    def track_domain(self, name):
+        self.state["domains"].append(name)
+        self._save()
+
+    def untrack_domain(self, name):
+        self.state["domains"] = [d for d in self.state["domains"] if d != name]
+        self._save()
+
+    def track_libvirt(self, state_dir):
+        self.state["libvirt"] = str(state_dir)
+        self._save()
+
+    def cleanup(self):
+        cleanup_state(self.state)
+
+    def cleanup_detached(self, driver):
+        """Hands the cleanup to a new session that outlives this process group."""
+        # Not to our stdout: whoever reads it (meson) may be gone before the cleanup ends.
+        log_path = (Path(self.state["keep_dir"]).parent if self.state["keep_dir"]
+                    else self.dir.parent) / "killed-run-cleanup.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(log_path, "w") as output:
+            subprocess.Popen([sys.executable, str(driver), "cleanup", str(self.state_path)],
+                             stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
+                             start_new_session=True)
+        print(f"e2e: cleanup continues in the background; its log: {log_path}", flush=True)
+
+
+def _is_running(pid, comm):
+    """pid is still the program recorded, and not a zombie."""
+    try:
+        os.waitpid(pid, os.WNOHANG)  # our own child: reap it once it exits
+    except ChildProcessError:
+        pass
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    # "pid (comm) state ...": comm may contain spaces and parentheses, so split at the last ')'.
+    name = stat[stat.index("(") + 1:stat.rindex(")")]
+    return name == comm and stat[stat.rindex(")") + 2] != "Z"
+
+
+def stop_process(pid, comm, timeout=10):
+    """SIGTERM, SIGKILL after timeout; only if pid is still the program recorded (comm)."""
+    if not _is_running(pid, comm):
+        return
+    os.kill(pid, signal.SIGTERM)
+    if not wait_until(lambda: not _is_running(pid, comm), timeout):
+        os.kill(pid, signal.SIGKILL)
+        log(f"cleanup: killed {comm} {pid}")
+
+
+def cleanup_state(state):
+    """Stops what a Lab recorded: processes, then domains, then libvirtd; keeps the logs."""
+    for pid, comm in reversed(state["processes"]):
+        try:
+            stop_process(pid, comm)
+        except OSError as error:
+            log(f"cleanup: {comm} {pid}: {error}")
+    for name in reversed(state["domains"]):
+        result = run(VIRSH + ["destroy", name], check=False, timeout=60)
+        if result.returncode != 0 and "not found" not in result.stderr:
+            log(f"cleanup: virsh destroy {name}: {result.stderr.strip()}")
+    if state["libvirt"]:
+        result = run([str(HERE / "libvirt-down.sh"), state["libvirt"]], check=False)
+        for line in (result.stdout + result.stderr).splitlines():
+            log(line)
+    scratch = Path(state["dir"])
+    if state["keep_dir"]:
+        # The logs of the last run stay in the build directory; the scratch dir goes.
+        keep = Path(state["keep_dir"])
+        shutil.rmtree(keep, ignore_errors=True)
+        keep.mkdir(parents=True)
+        (keep / "WHEN").write_text(time.strftime("%Y-%m-%d %H:%M:%S\n"))
+        for path in scratch.rglob("*.log"):
+            shutil.copy(path, keep)
+    shutil.rmtree(scratch, ignore_errors=True)
+
+
+# ---- builds ---------------------------------------------------------------------------------
+
+def build_static_programs(source_dir, static_dir):
+    """The guest's static programs, from a build directory configured with -Dstatic_guest=true
+    (set up here on first use). Returns {name: path}."""
+    static_dir = Path(static_dir).resolve()
+    if not (static_dir / "build.ninja").exists():
+        log(f"setting up the static build directory {static_dir}")
+        run(["meson", "setup", str(static_dir), "-Dstatic_guest=true"], cwd=source_dir)
+    options = json.loads((static_dir / "meson-info" / "intro-buildoptions.json").read_text())
+    static = next((o["value"] for o in options if o["name"] == "static_guest"), False)
+    if not static:
+        raise Failure(f"{static_dir} is not configured with -Dstatic_guest=true")
+    started = time.monotonic()
+    run(["ninja", "-C", str(static_dir)] + list(STATIC_TARGETS.values()), timeout=1800)
+    log(f"static guest programs up to date ({time.monotonic() - started:.1f} s)")
+    return {name: static_dir / target for name, target in STATIC_TARGETS.items()}
+
+
+def build_guest_image(cache_dir, programs):
+    """Kernel + initramfs, cached by build-guest.sh; returns the image directory."""
+    started = time.monotonic()
+    result = run([str(HERE / "build-guest.sh"), str(cache_dir), str(programs["perfkvm"]),
+                  str(programs["vsock_test_host"]), str(programs["e2e_spin"])], timeout=900)
+    image = Path(result.stdout.strip().splitlines()[-1])
+    log(f"guest image {image.name} ({time.monotonic() - started:.1f} s)")
+    return image
+
+
+# ---- libvirt --------------------------------------------------------------------------------
+
+def libvirt_up(lab):
+    state = lab.dir / "libvirt"
+    state.mkdir()
+    # Recorded first: libvirt-down.sh stops only what libvirt-up.sh started, whatever happens.
+    lab.track_libvirt(state)
+    result = run([str(HERE / "libvirt-up.sh"), str(state)], timeout=120)
+    for line in result.stdout.splitlines():
+        log(line)
+    return state
+
+
+class Domain:
+    """A transient TCG domain (virsh create): destroying it is all the cleanup it needs."""
+
+    def __init__(self, lab, name, image, perfkvm_channel="auto", vsock_cid=None):
+        """perfkvm_channel: "auto" (libvirt picks the socket path), a path, or None."""
+        self.lab, self.name = lab, name
+        self.console_log = lab.dir / f"{name}.console.log"
+        self.control_socket = lab.dir / f"{name}.control.sock"
+        kernel, initrd = lab.dir / f"{name}.vmlinuz", lab.dir / f"{name}.initrd.gz"
+        shutil.copy(image / "vmlinuz", kernel)
+        shutil.copy(image / "initrd.cpio.gz", initrd)
+        if perfkvm_channel is None:
+            channel = ""
+        else:
+            path = "" if perfkvm_channel == "auto" else f" path='{perfkvm_channel}'"
+            channel = (f"    <channel type='unix'>\n      <source mode='bind'{path}/>\n"
+                       f"      <target type='virtio' name='{PERFKVM_CHANNEL}'/>\n    </channel>")
+        vsock = ("" if vsock_cid is None else
+                 f"    <vsock model='virtio'><cid auto='no' address='{vsock_cid}'/></vsock>")
+        xml = (HERE / "domain.xml.in").read_text()
+        for key, value in {"NAME": name, "KERNEL": kernel, "INITRD": initrd,
+                           "CONSOLE": self.console_log, "CONTROL": self.control_socket,
+                           "PERFKVM_CHANNEL": channel, "VSOCK": vsock}.items():
+            xml = xml.replace(f"@{key}@", str(value))
+        self.xml_path = lab.dir / f"{name}.xml"
+        self.xml_path.write_text(xml)
+        self.running = False
+        self._control = None
+
+    def start(self):
+        if run(VIRSH + ["domstate", self.name], check=False).returncode == 0:
+            log(f"domain {self.name} is left over from an earlier run: destroying it")
+            run(VIRSH + ["destroy", self.name], check=False)
+            run(VIRSH + ["undefine", self.name], check=False)
+        self.lab.track_domain(self.name)
+        run(VIRSH + ["create", str(self.xml_path)], timeout=120)
+        self.running = True
+        self.started_at = time.monotonic()
+        log(f"domain {self.name} started (QEMU pid {self.qemu_pid()})")
+
+    def destroy(self):
+        if self._control:
+            self._control.close()
+            self._control = None
+        if self.running:
+            self.running = False
+            run(VIRSH + ["destroy", self.name], check=False, timeout=60)
+            self.lab.untrack_domain(self.name)
+
+    def qemu_pid(self):
+        return int(Path(f"/run/libvirt/qemu/{self.name}.pid").read_text().strip())
+
+    def vcpu_tids(self):
+        """{vCPU index: host thread id}, from the QEMU threads' names ("CPU n/TCG")."""
+        tids = {}
+        task_dir = Path(f"/proc/{self.qemu_pid()}/task")
+        for task in task_dir.iterdir():
+            try:
+                comm = (task / "comm").read_text().strip()
+            except OSError:
+                continue
+            match = re.fullmatch(r"CPU (\d+)/(TCG|KVM)", comm)
+            if match:
+                tids[int(match.group(1))] = int(task.name)
+        return tids
+
+    def live_channel_path(self, target_name):
+        xml = run(VIRSH + ["dumpxml", self.name]).stdout
+        for channel in re.findall(r"<channel type='unix'>.*?</channel>", xml, re.S):
+            if f"name='{target_name}'" in channel:
+                match = re.search(r"<source mode='bind' path='([^']+)'", channel)
+                return match.group(1) if match else None
+        return None
+
+    def domstats_vcpu_time_ns(self, vcpu):
+        stats = run(VIRSH + ["domstats", "--vcpu", self.name]).stdout
+        match = re.search(rf"vcpu\.{vcpu}\.time=(\d+)", stats)
+        if not match:
+            raise Failure(f"virsh domstats --vcpu {self.name}: no vcpu.{vcpu}.time in:\n{stats}")
+        return int(match.group(1))
+
+    def control(self, timeout=120):
+        """The guest's control agent, once it said READY (the guest has booted)."""
+        if not self._control:
+            self._control = GuestControl(self.control_socket, self.name)
+            ready = self._control.wait_ready(timeout)
+            log(f"guest {self.name} ready {time.monotonic() - self.started_at:.1f} s after "
+                f"start ({ready})")
+        return self._control
+
+    def console_text(self):
+        try:
+            return self.console_log.read_text(errors="replace")
+        except OSError as error:
+            return f"(no console log: {error})"
+
+
+# ---- the guest's control channel ------------------------------------------------------------
+
+@dataclass
+class Result:
+    status: int
+    out: str
+    err: str
+    seconds: float
+
+
+class GuestControl:
+    """Client of guest/control-agent.sh over the domain's control channel socket."""
+
+    def __init__(self, path, name):
+        self.name = name
+        self._buffer = b""
+        self._next_id = 1
+        connected = wait_until(lambda: self._try_connect(path), 30, 0.1)
+        if not connected:
+            raise Failure(f"domain {name}: cannot connect to its control channel {path}")
+
+    def _try_connect(self, path):
+        try:
+            self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self._socket.connect(str(path))
+            return True
+        except OSError:
+            self._socket.close()
+            return False
+
+    def close(self):
+        self._socket.close()
+
+    def _fill(self, deadline, waiting_for):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not select.select([self._socket], [], [], remaining)[0]:
+            raise Failure(f"guest {self.name}: no {waiting_for} from the control agent in time")
+        chunk = self._socket.recv(65536)
+        if not chunk:
+            raise Failure(f"guest {self.name}: control channel closed (guest gone?) while "
+                          f"waiting for {waiting_for}")
+        self._buffer += chunk
+
+    def _line(self, deadline, waiting_for):
+        while b"\n" not in self._buffer:
+            self._fill(deadline, waiting_for)
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        return line.decode(errors="replace")
+
+    def _bytes(self, count, deadline, waiting_for):
+        while len(self._buffer) < count:
+            self._fill(deadline, waiting_for)
+        data, self._buffer = self._buffer[:count], self._buffer[count:]
+        return data.decode(errors="replace")
+
+    def _reply(self, prefix, job, deadline):
+        """The next line "<prefix> <job> ..." (other lines are stale and skipped)."""
+        while True:
+            words = self._line(deadline, f"{prefix} {job}").split()
+            if len(words) >= 2 and words[0] == prefix and words[1] == str(job):
+                return words[2:]
+
+    def _send(self, verb, job, command=None):
+        line = f"{verb} {job}"
+        if command is not None:
+            line += " " + base64.b64encode(command.encode()).decode()
+        self._socket.sendall(line.encode() + b"\n")
+
+    def wait_ready(self, timeout):
+        deadline = time.monotonic() + timeout
+        while True:
+            line = self._line(deadline, "READY (guest boot)")
+            if line.startswith("READY"):
+                return line
+
+    def _result(self, job, deadline, started):
+        status, out_bytes, err_bytes = map(int, self._reply("RESULT", job, deadline))
+        out = self._bytes(out_bytes, deadline, f"stdout of job {job}")
+        err = self._bytes(err_bytes, deadline, f"stderr of job {job}")
+        return Result(status, out, err, time.monotonic() - started)
+
+    def run(self, command, timeout=60):
+        """Runs a /bin/sh command line in the guest and waits for it."""
+        job, self._next_id = self._next_id, self._next_id + 1
+        started = time.monotonic()
+        self._send("RUN", job, command)
+        return self._result(job, started + timeout, started)
+
+    def start(self, command, timeout=10):
+        """Starts a command in the background; returns (job, guest pid)."""
+        job, self._next_id = self._next_id, self._next_id + 1
+        self._send("START", job, command)
+        (pid,) = self._reply("STARTED", job, time.monotonic() + timeout)
+        if pid == "0":
+            raise Failure(f"guest {self.name}: could not start {command!r}")
+        return job, int(pid)
+
+    def wait(self, job, timeout=60):
+        started = time.monotonic()
+        self._send("WAIT", job)
+        return self._result(job, started + timeout, started)
+
+
+# ---- perfkvm-hostd --------------------------------------------------------------------------
+
+class Hostd:
+    def __init__(self, lab, binary, log_name, extra_args=()):
+        self.lab, self.binary = lab, Path(binary)
+        self.log_path = lab.dir / log_name
+        self.args = [str(self.binary), "--connect", "qemu:///system", "-v", *extra_args]
+        self.process = None
+
+    def start(self):
+        if not self.binary.exists():
+            raise Failure(f"{self.binary} is missing: build it first (ninja -C <build>)")
+        log_file = open(self.log_path, "ab")
+        self.process = subprocess.Popen(self.args, stdin=subprocess.DEVNULL, stdout=log_file,
+                                        stderr=subprocess.STDOUT)
+        log_file.close()
+        self.started_at = time.monotonic()
+        self.lab.track_process(self.process.pid, "perfkvm-hostd")
+        log(f"perfkvm-hostd started, pid {self.process.pid}: {' '.join(self.args[1:])}")
+        return self
+
+    @property
+    def pid(self):
+        return self.process.pid
+
+    def alive(self):
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self, timeout=10):
+        """SIGTERM (SIGKILL after timeout); returns (exit status, seconds to exit)."""
+        if self.process is None:
+            return None, 0.0
+        started = time.monotonic()
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.lab.untrack_process(self.process.pid)
+        return self.process.returncode, time.monotonic() - started
+
+    def log_text(self):
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def wait_for_log(self, pattern, timeout):
+        """The first match of pattern in the log, waiting up to timeout seconds."""
+        regex = re.compile(pattern)
+        return wait_until(lambda: regex.search(self.log_text()), timeout, 0.05)
+
+    def perf_fds(self):
+        """hostd's open perf_event file descriptors: its counters."""
+        count = 0
+        fd_dir = Path(f"/proc/{self.pid}/fd")
+        for fd in fd_dir.iterdir() if fd_dir.exists() else []:
+            try:
+                if os.readlink(fd) == "anon_inode:[perf_event]":
+                    count += 1
+            except OSError:
+                continue
+        return count
+
+
+# ---- perf on the host -----------------------------------------------------------------------
+
+class HostPerf:
+    """`perf stat -e task-clock --per-thread -t TIDS` from start() until stop(): an independent
+    count of the same vCPU threads, by another program."""
+
+    def __init__(self, lab, tids):
+        self.lab, self.tids = lab, tids
+        if not shutil.which("perf"):
+            raise Failure("perf is not installed (Debian package linux-perf)")
+
+    def start(self):
+        self.process = subprocess.Popen(
+            ["perf", "stat", "-x", ",", "-e", "task-clock", "--per-thread", "-t",
+             ",".join(map(str, self.tids))],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.lab.track_process(self.process.pid, "perf")
+        # perf opens its counters right after it starts; give it that moment.
+        time.sleep(0.3)
+        if self.process.poll() is not None:
+            raise Failure(f"perf stat exited at once: {self.process.stderr.read()}")
+        self.started_at = time.monotonic()
+
+    def stop(self):
+        """{tid: task-clock ms}, and the window's wall time (an upper bound of perf's)."""
+        self.process.send_signal(signal.SIGINT)
+        _, err = self.process.communicate(timeout=10)
+        self.lab.untrack_process(self.process.pid)
+        window = time.monotonic() - self.started_at + 0.3
+        counts = {}
+        for line in err.splitlines():
+            fields = line.split(",")
+            # "CPU 1/TCG-1234,1990.12,msec,task-clock,..."
+            if len(fields) > 3 and fields[3] == "task-clock":
+                match = re.search(r"-(\d+)$", fields[0])
+                if match and fields[1] not in ("", "<not counted>", "<not supported>"):
+                    counts[int(match.group(1))] = float(fields[1])
+        if not counts:
+            raise Failure(f"no per-thread task-clock in perf's output:\n{err}")
+        return counts, window
+
+
+def print_block(title, text, limit=200):
+    lines = text.rstrip("\n").splitlines()
+    print(f"----- {title} ({len(lines)} lines{', last ' + str(limit) if len(lines) > limit else ''})")
+    for line in lines[-limit:]:
+        print(f"  {line}")
+    print("-----", flush=True)
+
+
+@contextlib.contextmanager
+def exclusive_lock(path="/run/lock/perfkvm-e2e.lock"):
+    """One e2e run (or detached cleanup) at a time on a machine: they share libvirtd."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log(f"another e2e run holds {path}: waiting for it")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def have_root():
+    if os.geteuid() != 0:
+        print("the e2e suite needs root (libvirt's system instance, perf on QEMU's threads)")
+        sys.exit(1)

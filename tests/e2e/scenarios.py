@@ -1,0 +1,381 @@
+"""The e2e scenarios. Each returns a one-line summary of its key figures or raises Failure.
+
+Bounds: the guest runs under TCG on a noisy 2-core host, so a vCPU thread does not always get a
+whole host core, and an idle TCG vCPU still costs 5-10 % of a core (timer ticks). Every bound
+below says why it holds, and is loose enough for that host but still fails if perfkvm counts
+the wrong thread, the wrong window or nothing."""
+
+import re
+import time
+
+import reports
+from lab import Domain, Failure, HostPerf, Hostd, wait_until
+
+LEASE_MS = 2000  # hostd's --lease for this suite: scenario 6 waits for it to expire
+BUSY_S = 2.0     # the busy loop of scenario 1
+
+
+def expect(condition, message):
+    if not condition:
+        raise Failure(message)
+
+
+def perfkvm(guest, arguments, timeout=60):
+    """Runs perfkvm in the guest; returns the Result (report on stderr, as perf stat's)."""
+    return guest.run(f"perfkvm {arguments}", timeout)
+
+
+def expect_status(result, status, what):
+    expect(result.status == status,
+           f"{what}: exit status {result.status}, expected {status}\n"
+           f"stdout:\n{result.out}stderr:\n{result.err}")
+
+
+class Context:
+    """What the scenarios share: the lab, the guest image, hostd, the domains."""
+
+    def __init__(self, lab, image, hostd_binary):
+        self.lab, self.image, self.hostd_binary = lab, image, hostd_binary
+        self.hostd = None
+        self.domains = {}
+        self.busy_result = None  # scenario 1's run, cross-checked by scenario 4
+        self.host_perf = None
+
+    def start_hostd(self, log_name):
+        self.hostd = Hostd(self.lab, self.hostd_binary, log_name,
+                           ["--lease", str(LEASE_MS), "--no-vsock"]).start()
+        hostd = self.hostd
+        wait_until(lambda: "connected to libvirt" in hostd.log_text() or not hostd.alive(), 15)
+        expect(hostd.alive(), f"perfkvm-hostd {hostd.pid} exited at startup, status "
+                              f"{hostd.process.returncode}:\n{hostd.log_text()}")
+        expect("connected to libvirt" in hostd.log_text(),
+               f"perfkvm-hostd did not connect to libvirt within 15 s:\n{hostd.log_text()}")
+        return hostd
+
+    def boot(self, name, perfkvm_channel):
+        domain = Domain(self.lab, name, self.image, perfkvm_channel)
+        self.domains[name] = domain
+        domain.start()
+        domain.control()
+        return domain
+
+
+def _served(ctx, domain, hostd_log_offset):
+    """A short perfkvm run in the domain works and hostd logs its session."""
+    guest = domain.control()
+    result = perfkvm(guest, "-e task-clock -A -p 'e2e_spin 0.5 1'")
+    expect_status(result, 0, f"perfkvm in {domain.name}")
+    output = reports.parse_human(result.err)
+    expect(f"VM '{domain.name}' (2 vCPUs)" in output.header,
+           f"report header names the wrong VM: {output.header!r}")
+    busy = output.value("task-clock", 1)
+    # 0.5 s of spinning on vCPU 1; at least 40 % of it reaches the thread even on a busy host.
+    expect(busy >= 200, f"vCPU1 task-clock {busy:.0f} ms for a 0.5 s spin, expected >= 200 ms")
+    log_tail = ctx.hostd.log_text()[hostd_log_offset:]
+    expect(f"domain '{domain.name}' virtio-serial" in log_tail and "session" in log_tail,
+           f"hostd's log shows no session of {domain.name}")
+    return busy
+
+
+# ---- 5a: hostd first, then the domain (lifecycle event) ------------------------------------------
+
+def hostd_before_domain(ctx):
+    started = time.monotonic()
+    domain = ctx.boot("perfkvm-e2e-a", "auto")
+    seen = ctx.hostd.wait_for_log(r"domain 'perfkvm-e2e-a' is running", 10)
+    expect(seen, "hostd did not notice domain perfkvm-e2e-a start (no lifecycle event?)")
+    path = domain.live_channel_path("org.perfkvm.0")
+    expect(path and path.startswith("/var/lib/libvirt/qemu/channel/"),
+           f"libvirt did not generate the channel path: {path!r}")
+    busy = _served(ctx, domain, 0)
+    return (f"hostd {ctx.hostd.pid} found the new domain; channel {path}; "
+            f"perfkvm ran, vCPU1 {busy:.0f} ms; boot {time.monotonic() - started:.1f} s")
+
+
+# ---- 1 + 4: busy loop on vCPU 1, per vCPU, cross-checked on the host -------------------------------
+
+def busy_vcpu(ctx):
+    domain = ctx.domains["perfkvm-e2e-a"]
+    guest = domain.control()
+    tids = domain.vcpu_tids()
+    expect(sorted(tids) == [0, 1], f"QEMU's vCPU threads: {tids}, expected CPU 0/TCG and CPU 1/TCG")
+    ctx.host_perf = HostPerf(ctx.lab, [tids[0], tids[1]])
+    # libvirt's vCPU time is read just outside perf's window, which is outside hostd's.
+    virsh_started = time.monotonic()
+    ctx.domstats_before = domain.domstats_vcpu_time_ns(1)
+    ctx.host_perf.start()
+    result = perfkvm(guest, f"-A -p 'e2e_spin {BUSY_S} 1 7'")
+    ctx.host_counts, ctx.host_window = ctx.host_perf.stop()
+    ctx.domstats_after = domain.domstats_vcpu_time_ns(1)
+    ctx.virsh_window = time.monotonic() - virsh_started
+    ctx.tids = tids
+    ctx.busy_result = result
+
+    # The command's exit status comes back through perfkvm.
+    expect_status(result, 7, "perfkvm -p 'e2e_spin ... 7'")
+    expect("e2e_spin: vcpu=1" in result.out, f"the workload's stdout is missing: {result.out!r}")
+    output = reports.parse_human(result.err)
+    ctx.busy_output = output
+    expect(output.elapsed, f"no 'seconds time elapsed' in the report:\n{result.err}")
+    expect(output.vcpus() == [0, 1], f"-A rows for vCPUs {output.vcpus()}, expected [0, 1]")
+    busy, idle = output.value("task-clock", 1), output.value("task-clock", 0)
+    elapsed_ms = output.elapsed * 1000
+    # Lower bound: the guest spun BUSY_S of its (real-time) clock; the vCPU thread ran for most of
+    # it unless the 2-core host took its core away. 60 % tolerates a loaded host.
+    expect(busy >= 0.6 * BUSY_S * 1000,
+           f"vCPU1 task-clock {busy:.0f} ms for a {BUSY_S} s busy loop, expected >= "
+           f"{0.6 * BUSY_S * 1000:.0f} ms")
+    # Upper bound: one thread cannot run longer than the counting window (+2 % for reading).
+    expect(busy <= elapsed_ms * 1.02 + 10,
+           f"vCPU1 task-clock {busy:.0f} ms exceeds the counting window {elapsed_ms:.0f} ms")
+    # vCPU0 idles (timer ticks, perfkvm itself): 5-10 % of a core, against ~100 % for vCPU1.
+    expect(busy >= 3 * idle, f"vCPU1 {busy:.0f} ms is not >> vCPU0 {idle:.0f} ms")
+    # No PMU here: every hardware event is <not supported>, every software event a number.
+    hardware = {"cycles", "instructions", "branches", "branch-misses"}
+    for line in output.lines:
+        if line.event in hardware:
+            expect(line.text == "<not supported>",
+                   f"{line.event} vCPU{line.vcpu} printed {line.text!r}, expected <not supported>")
+        else:
+            expect(line.value is not None, f"{line.event} vCPU{line.vcpu}: {line.text}")
+    seen = {line.event for line in output.lines}
+    expect(hardware <= seen, f"hardware events missing from the report: {hardware - seen}")
+    return (f"vCPU1 {busy:.0f} ms, vCPU0 {idle:.0f} ms of {elapsed_ms:.0f} ms; "
+            f"cycles <not supported>; exit status 7")
+
+
+def cross_check(ctx):
+    expect(ctx.busy_result is not None, "scenario 1 did not run")
+    hostd_ms = ctx.busy_output.value("task-clock", 1)
+    duration_ms = ctx.busy_output.elapsed * 1000
+    perf_ms = ctx.host_counts.get(ctx.tids[1])
+    expect(perf_ms is not None, f"perf stat has no count for tid {ctx.tids[1]}: {ctx.host_counts}")
+    window_ms = ctx.host_window * 1000
+    extra_ms = max(window_ms - duration_ms, 0)
+    # perf counted the same thread over a window that contains hostd's (started before the
+    # command, stopped after the report), so: perf >= hostd (2 % + 20 ms for when each read),
+    # and perf - hostd <= the extra window time (a thread runs at most 100 % of it).
+    low, high = hostd_ms * 0.98 - 20, hostd_ms * 1.02 + 20 + extra_ms
+    expect(low <= perf_ms <= high,
+           f"perf stat -t {ctx.tids[1]}: {perf_ms:.0f} ms, hostd {hostd_ms:.0f} ms; expected "
+           f"{low:.0f}..{high:.0f} ms (perf window {window_ms:.0f} ms, hostd {duration_ms:.0f} ms)")
+    # libvirt's own vCPU time (a third program, another kernel interface) over its window,
+    # which contains perf's: the same reasoning against hostd's figure.
+    virsh_ms = (ctx.domstats_after - ctx.domstats_before) / 1e6
+    virsh_window_ms = ctx.virsh_window * 1000
+    virsh_high = hostd_ms * 1.02 + 20 + max(virsh_window_ms - duration_ms, 0)
+    expect(low <= virsh_ms <= virsh_high,
+           f"virsh domstats vcpu.1.time grew {virsh_ms:.0f} ms, hostd {hostd_ms:.0f} ms; "
+           f"expected {low:.0f}..{virsh_high:.0f} ms (window {virsh_window_ms:.0f} ms)")
+    return (f"vCPU1: hostd {hostd_ms:.0f} ms, perf stat -t {perf_ms:.0f} ms, virsh domstats "
+            f"{virsh_ms:.0f} ms (windows: hostd {duration_ms:.0f}, perf <= {window_ms:.0f}, "
+            f"virsh {virsh_window_ms:.0f} ms)")
+
+
+# ---- 2: interval samples -------------------------------------------------------------------------
+
+def intervals(ctx):
+    guest = ctx.domains["perfkvm-e2e-a"].control()
+    interval_ms, spin_s = 200, 2.0
+    result = perfkvm(guest, f"-v -e task-clock -i {interval_ms} -p 'e2e_spin {spin_s} 1'")
+    expect_status(result, 0, "perfkvm -i 200")
+    output = reports.parse_human(result.err)
+    times = output.interval_times()
+    expect(output.elapsed, f"no report after the intervals:\n{result.err}")
+    # hostd samples every interval from the start of counting until stop, so the report's
+    # duration holds floor(duration / interval) samples; +-1 for the tick that races the stop.
+    expected = int(output.elapsed * 1000 // interval_ms)
+    expect(abs(len(times) - expected) <= 1,
+           f"{len(times)} interval samples over {output.elapsed:.3f} s, expected {expected} +-1")
+    expect(len(times) >= int(spin_s * 1000 / interval_ms) - 1,
+           f"only {len(times)} samples for a {spin_s} s command")
+    # Samples arrive in sequence: each one interval after the previous (a gap in seq would show
+    # as a step of 2 intervals or more, a reordering as a step back). The first comes at ~1.
+    steps = [b - a for a, b in zip(times, times[1:])]
+    expect(0.5 * interval_ms <= times[0] * 1000 <= 1.5 * interval_ms,
+           f"first sample at {times[0]:.3f} s, expected about {interval_ms / 1000} s")
+    expect(all(0.5 * interval_ms <= s * 1000 <= 1.5 * interval_ms for s in steps),
+           f"sample times are not one interval apart: {times}")
+    # perfkvm -v reports every sample it drops (stale, out of order, malformed), and the report
+    # ends with a note when hostd dropped samples. (Frames of an earlier session, e.g. its
+    # session-replaced error, are dropped too, and rightly: those are not samples.)
+    dropped = [line for line in result.err.splitlines()
+               if re.search(r"dropped (a )?sample|samples? (was|were) dropped", line)]
+    expect(not dropped, f"samples were dropped: {dropped}")
+    per_interval = [line.value for line in output.intervals]
+    # Each busy interval of vCPU time is at most an interval of wall time (+ reading jitter).
+    expect(all(v is not None and v <= interval_ms * 2.02 for v in per_interval),
+           f"an interval's task-clock exceeds 2 vCPUs x {interval_ms} ms: {per_interval}")
+    return (f"{len(times)} samples in {output.elapsed:.3f} s (expected {expected}), steps "
+            f"{min(steps) * 1000:.0f}..{max(steps) * 1000:.0f} ms, none dropped")
+
+
+# ---- 3: vCPU selection ---------------------------------------------------------------------------
+
+def vcpu_selection(ctx):
+    guest = ctx.domains["perfkvm-e2e-a"].control()
+    # --cpu 2 (the seed tool's 1-based numbering) = vCPU 1, spinning: counted, and alone.
+    result = perfkvm(guest, "--cpu 2 -A -j -e task-clock -p 'e2e_spin 1 1'")
+    expect_status(result, 0, "perfkvm --cpu 2")
+    output = reports.parse_json(result.err)
+    expect(output.vcpus() == [1], f"--cpu 2 counted vCPUs {output.vcpus()}, expected [1]")
+    cpu2 = output.value("task-clock", 1)
+    expect(cpu2 >= 500, f"--cpu 2: vCPU1 task-clock {cpu2:.0f} ms for a 1 s spin on it, "
+                        "expected >= 500 ms")
+    # --vcpu 0 while vCPU 1 spins: only vCPU 0 is counted, so the spin must not show up.
+    result = perfkvm(guest, "--vcpu 0 -A -j -e task-clock -p 'e2e_spin 1 1'")
+    expect_status(result, 0, "perfkvm --vcpu 0")
+    output = reports.parse_json(result.err)
+    expect(output.vcpus() == [0], f"--vcpu 0 counted vCPUs {output.vcpus()}, expected [0]")
+    vcpu0 = output.value("task-clock", 0)
+    # An idle vCPU uses 5-10 % of a core; 40 % of the spin would mean vCPU 1 leaked in.
+    expect(vcpu0 <= 400, f"--vcpu 0: {vcpu0:.0f} ms while only vCPU 1 was busy")
+    # And the total without -A is vCPU 0 only, too.
+    return f"--cpu 2: vCPU1 only, {cpu2:.0f} ms; --vcpu 0: vCPU0 only, {vcpu0:.0f} ms"
+
+
+# ---- 6: kill -9 of the guest's perfkvm -----------------------------------------------------------
+
+def killed_guest_agent(ctx):
+    guest = ctx.domains["perfkvm-e2e-a"].control()
+    hostd = ctx.hostd
+    expect(hostd.perf_fds() == 0, f"hostd has {hostd.perf_fds()} counters open before the run")
+    job, pid = guest.start("exec perfkvm -e task-clock,context-switches -i 100 -p 'sleep 15'")
+    opened = wait_until(hostd.perf_fds, 15)
+    expect(opened, "hostd opened no counters for the guest's perfkvm within 15 s")
+    time.sleep(0.5)
+    killed = guest.run(f"kill -9 {pid}")
+    expect_status(killed, 0, f"kill -9 {pid} in the guest")
+    kill_time = time.monotonic() - killed.seconds / 2
+    closed = wait_until(lambda: hostd.perf_fds() == 0, LEASE_MS / 1000 * 2 + 3, 0.02)
+    closed_after = time.monotonic() - kill_time
+    expect(closed, f"hostd still has {hostd.perf_fds()} counters open "
+                   f"{closed_after:.1f} s after perfkvm was killed (lease {LEASE_MS} ms)")
+    # The guest last spoke at most lease/3 before the kill (its keepalive period) and hostd checks
+    # the lease every lease/4: closing happens lease*2/3..lease*5/4 after the kill (+1 s slack
+    # for the lab's polling). Earlier would mean hostd did not wait for the lease at all.
+    low, high = LEASE_MS * 0.6 / 1000, LEASE_MS * 1.25 / 1000 + 1.0
+    expect(low <= closed_after <= high,
+           f"counters closed {closed_after:.2f} s after the kill, expected {low:.1f}..{high:.1f} s")
+    expect(hostd.wait_for_log(rf"silent for {LEASE_MS} ms: closing its counters", 2),
+           "hostd's log does not say the lease expired")
+    waited = guest.wait(job)
+    expect_status(waited, 137, "the killed perfkvm")
+    # The next perfkvm in the same guest works (stale frames for the dead session are dropped).
+    result = perfkvm(guest, "-e task-clock -A -p 'e2e_spin 0.5 1'")
+    expect_status(result, 0, "perfkvm after the kill")
+    busy = reports.parse_human(result.err).value("task-clock", 1)
+    expect(busy >= 200, f"perfkvm after the kill: vCPU1 {busy:.0f} ms for a 0.5 s spin")
+    return (f"{opened} counters closed {closed_after:.2f} s after kill -9 (lease {LEASE_MS} ms); "
+            f"next perfkvm: vCPU1 {busy:.0f} ms")
+
+
+# ---- 7: the domain destroyed mid-session ---------------------------------------------------------
+
+def domain_destroyed(ctx):
+    domain = ctx.domains["perfkvm-e2e-a"]
+    guest = domain.control()
+    hostd = ctx.hostd
+    guest.start("exec perfkvm -e task-clock -i 200 -p 'sleep 60'")
+    opened = wait_until(hostd.perf_fds, 15)
+    expect(opened, "hostd opened no counters within 15 s")
+    offset = len(hostd.log_text())
+    destroy_started = time.monotonic()
+    domain.destroy()
+    destroyed_at = time.monotonic()
+    closed = wait_until(lambda: hostd.perf_fds() == 0, 10, 0.02)
+    closed_after = time.monotonic() - destroyed_at
+    # QEMU's exit closes the channel socket (EOF) and libvirt sends a lifecycle event: either
+    # ends the session at once. 3 s after virsh destroy returned is generous for a busy host.
+    expect(closed and closed_after <= 3, f"hostd closed its {opened} counters only "
+                                         f"{closed_after:.1f} s after virsh destroy returned "
+                                         f"(still {hostd.perf_fds()} open)")
+    closed_after = time.monotonic() - destroy_started
+    expect(hostd.wait_for_log(r"domain 'perfkvm-e2e-a' (stopped|is no longer running)", 5),
+           "hostd did not log that perfkvm-e2e-a stopped")
+    expect(hostd.alive(), "perfkvm-hostd died when the domain was destroyed")
+    # The same hostd serves a second domain, this one with an explicit channel socket path.
+    path = ctx.lab.dir / "perfkvm-e2e-b.perfkvm.sock"
+    second = ctx.boot("perfkvm-e2e-b", str(path))
+    expect(hostd.wait_for_log(r"domain 'perfkvm-e2e-b' is running", 10),
+           "hostd did not notice perfkvm-e2e-b")
+    busy = _served(ctx, second, offset)
+    expect(hostd.alive(), "perfkvm-hostd is gone")
+    return (f"{opened} counters closed {closed_after:.2f} s after virsh destroy began; same hostd "
+            f"{hostd.pid} served perfkvm-e2e-b ({path.name}): vCPU1 {busy:.0f} ms")
+
+
+# ---- 5b: the domain first, then hostd (discovery at startup) -------------------------------------
+
+def hostd_after_domain(ctx):
+    first = ctx.hostd
+    status, seconds = first.stop()
+    expect(status == 0 and seconds < 5,
+           f"perfkvm-hostd {first.pid} exited {status} {seconds:.1f} s after SIGTERM")
+    expect("perfkvm-hostd stopped" in first.log_text(), "hostd did not log its clean stop")
+    hostd = ctx.start_hostd("hostd-2.log")
+    found = hostd.wait_for_log(r"domain 'perfkvm-e2e-b' is running", 10)
+    expect(found, "the new hostd did not find the running domain perfkvm-e2e-b at startup")
+    busy = _served(ctx, ctx.domains["perfkvm-e2e-b"], 0)
+    return (f"hostd {first.pid} stopped in {seconds:.2f} s (status 0); hostd {hostd.pid} "
+            f"found perfkvm-e2e-b at startup and served it: vCPU1 {busy:.0f} ms")
+
+
+# ---- 8: AF_VSOCK inside the guest (loopback) -----------------------------------------------------
+
+def vsock_loopback(ctx):
+    guest = ctx.domains["perfkvm-e2e-b"].control()
+    # hostd's vsock code in vsock_test_host, CID 1 (loopback) mapped to its own two threads.
+    job, pid = guest.start("exec vsock_test_host --port 9999 --cid 1 --seconds 60 "
+                           "> /tmp/vsock-host.out 2> /tmp/vsock-host.err")
+    refused_job, refused_pid = guest.start(
+        "exec vsock_test_host --port 9998 --cid 7 --seconds 60 > /tmp/vsock-7.out 2>&1")
+    ready = guest.run("for i in $(seq 100); do grep -q listening /tmp/vsock-host.out && "
+                      "grep -q listening /tmp/vsock-7.out && exit 0; sleep 0.1; done; exit 1")
+    expect_status(ready, 0, "vsock_test_host listening")
+    result = perfkvm(guest, "--vsock 1:9999 -e task-clock,cycles -A -p 'sleep 1'")
+    refused = perfkvm(guest, "--vsock 1:9998 -e task-clock -p true")
+    guest.run(f"kill {pid} {refused_pid}")
+    host_side = guest.wait(job)
+    guest.wait(refused_job)
+    host_log = guest.run("cat /tmp/vsock-host.out /tmp/vsock-host.err").out
+    expect_status(result, 0, "perfkvm --vsock 1:9999")
+    output = reports.parse_human(result.err)
+    expect("vsock-loopback" in output.header, f"report header: {output.header!r}")
+    spinner, sleeper = output.value("task-clock", 1), output.value("task-clock", 0)
+    elapsed_ms = output.elapsed * 1000
+    # "CPU 1/TCG" spins all the time on a 2-vCPU guest that otherwise sleeps: most of the window;
+    # "CPU 0/TCG" sleeps 20 ms at a time: a few ms.
+    expect(spinner >= 0.5 * elapsed_ms,
+           f"spinning thread: {spinner:.0f} ms of {elapsed_ms:.0f} ms, expected >= 50 %")
+    expect(spinner <= elapsed_ms * 1.02 + 10, f"spinning thread {spinner:.0f} ms > window")
+    expect(sleeper <= 0.1 * spinner, f"sleeping thread {sleeper:.0f} ms vs spinner {spinner:.0f}")
+    cycles = [line.text for line in output.lines if line.event == "cycles"]
+    expect(cycles and all(text == "<not supported>" for text in cycles),
+           f"cycles in the guest (no PMU under TCG): {cycles}")
+    expect("vsock CID 1" in host_log and "request 1" in host_log,
+           f"vsock_test_host's log shows no vsock session:\n{host_log}")
+    expect_status(host_side, 0, "vsock_test_host")
+    # A CID that maps to no domain: the listener answers the hello with unknown-peer, addressed
+    # to its nonce (PROTOCOL.md 10.2), and closes; perfkvm shows that and fails.
+    refused_log = guest.run("cat /tmp/vsock-7.out").out
+    expect_status(refused, 1, "perfkvm --vsock to a CID with no domain")
+    expect("unknown-peer" in refused.err and "belongs to no running domain" in refused.err,
+           f"perfkvm's message: {refused.err!r}")
+    expect("CID 1, which is no running domain's: refused" in refused_log,
+           f"vsock_test_host --cid 7 did not refuse CID 1:\n{refused_log}")
+    return (f"perfkvm --vsock 1:9999: spinner {spinner:.0f} ms, sleeper {sleeper:.0f} ms of "
+            f"{elapsed_ms:.0f} ms; a CID of no domain is refused")
+
+
+SCENARIOS = [
+    ("5a", "hostd started before the domain: lifecycle event", hostd_before_domain),
+    ("1", "busy loop on vCPU 1, -A", busy_vcpu),
+    ("4", "cross-check with perf stat -t and virsh domstats", cross_check),
+    ("2", "-i 200: samples", intervals),
+    ("3", "--cpu 2 and --vcpu 0", vcpu_selection),
+    ("6", "kill -9 of the guest's perfkvm", killed_guest_agent),
+    ("7", "domain destroyed mid-session, second domain", domain_destroyed),
+    ("5b", "hostd started after the domain: discovery", hostd_after_domain),
+    ("8", "vsock loopback in the guest", vsock_loopback),
+]
