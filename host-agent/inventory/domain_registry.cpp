@@ -69,6 +69,10 @@ void DomainRegistry::domain_running(const DomainXmlInfo& info) {
   entry.context->vcpus = info.vcpus;
   entry.info = info;
   if (channel_changed) {
+    if (!added) {
+      log::info("domain '" + info.name + "': perfkvm channel now " +
+                (info.channel_path ? *info.channel_path : std::string("none")));
+    }
     if (entry.channel) entry.channel->stop();
     entry.channel.reset();
     if (info.channel_path) {

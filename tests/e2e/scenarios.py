@@ -9,7 +9,7 @@ import re
 import time
 
 import reports
-from lab import Domain, Failure, HostPerf, Hostd, wait_until
+from lab import Domain, Failure, HostPerf, Hostd, run, wait_until
 
 LEASE_MS = 2000  # hostd's --lease for this suite: scenario 6 waits for it to expire
 BUSY_S = 2.0     # the busy loop of scenario 1
@@ -368,6 +368,51 @@ def vsock_loopback(ctx):
             f"{elapsed_ms:.0f} ms; a CID of no domain is refused")
 
 
+# ---- 9: perfkvm-host xml: the channel hot-unplugged and hot-plugged (--live), no reboot -----------
+
+RELINK_PORTS = ("for d in /sys/class/virtio-ports/vport*; do n=$(cat $d/name); "
+                "[ -n \"$n\" ] && ln -sf ../${d##*/} /dev/virtio-ports/$n; done; true")
+
+
+def live_channel_hotplug(ctx):
+    domain = ctx.domains["perfkvm-e2e-b"]
+    guest = domain.control()
+    admin = ctx.hostd_binary.parent / "perfkvm-host"
+
+    def admin_run(*arguments):
+        result = run([str(admin), *arguments], check=False, timeout=120)
+        return result.returncode, result.stdout + result.stderr
+
+    status, out = admin_run("xml", "disable", domain.name, "--live")
+    expect(status == 0 and "unplugged the perfkvm channel" in out,
+           f"perfkvm-host xml disable --live: status {status}: {out}")
+    expect(domain.live_channel_path("org.perfkvm.0") is None,
+           "the channel is still in the live XML after the unplug")
+    # Without udev in this guest, drop the dead link as udev would; perfkvm then says the VM
+    # has no channel.
+    guest.run("rm -f /dev/virtio-ports/org.perfkvm.0")
+    without = perfkvm(guest, "-e task-clock -p true --timeout 2")
+    expect_status(without, 1, "perfkvm with the channel unplugged")
+    expect("no perfkvm channel" in without.err, f"perfkvm's message: {without.err!r}")
+
+    offset = len(ctx.hostd.log_text())
+    status, out = admin_run("xml", "enable", domain.name, "--live")
+    expect(status == 0 and "hot-plugged the perfkvm channel" in out,
+           f"perfkvm-host xml enable --live: status {status}: {out}")
+    status, again = admin_run("xml", "enable", domain.name, "--live")
+    expect(status == 0 and "nothing changed" in again,
+           f"a second perfkvm-host xml enable --live: status {status}: {again}")
+    path = domain.live_channel_path("org.perfkvm.0")
+    expect(path, "libvirt's live XML has no perfkvm channel after the hot-plug")
+    # hostd follows libvirt's device-added event to the new socket.
+    expect(ctx.hostd.wait_for_log(r"domain 'perfkvm-e2e-b': perfkvm channel now", 10),
+           "hostd did not pick up the hot-plugged channel")
+    guest.run(RELINK_PORTS)
+    busy = _served(ctx, domain, offset)
+    return (f"unplugged and hot-plugged org.perfkvm.0 into running perfkvm-e2e-b ({path}); "
+            f"perfkvm without it: 'no perfkvm channel'; with it again: vCPU1 {busy:.0f} ms")
+
+
 SCENARIOS = [
     ("5a", "hostd started before the domain: lifecycle event", hostd_before_domain),
     ("1", "busy loop on vCPU 1, -A", busy_vcpu),
@@ -377,5 +422,6 @@ SCENARIOS = [
     ("6", "kill -9 of the guest's perfkvm", killed_guest_agent),
     ("7", "domain destroyed mid-session, second domain", domain_destroyed),
     ("5b", "hostd started after the domain: discovery", hostd_after_domain),
+    ("9", "perfkvm-host xml disable/enable --live (hot-plug)", live_channel_hotplug),
     ("8", "vsock loopback in the guest", vsock_loopback),
 ]
