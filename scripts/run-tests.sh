@@ -23,8 +23,10 @@ step "tests (build/)"
 meson test -C build --print-errorlogs || status=1
 
 step "unit and integration tests under AddressSanitizer + UBSan (build-asan/)"
+# -O0 (buildtype debug): the sanitizers see the same code, and Asio's coroutines compile
+# about 4x faster than at -O2 (4.5 instead of 18.5 minutes on 2 cores).
 [ -f build-asan/build.ninja ] ||
-  meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false >/dev/null || exit 1
+  meson setup build-asan --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false >/dev/null || exit 1
 ninja -C build-asan || exit 1
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   meson test -C build-asan --suite unit --suite integration --print-errorlogs || status=1

@@ -28,7 +28,7 @@ class FakeVcpus {
         tids_[i] = static_cast<pid_t>(::syscall(SYS_gettid));
         while (!quit_) {
           if (i == busy_vcpu && busy_) {
-            for (int spin = 0; spin < 100000; ++spin) sink_ = sink_ + spin;
+            for (unsigned spin = 0; spin < 100000; ++spin) sink_ = sink_ + spin;
           } else {
             std::this_thread::sleep_for(std::chrono::milliseconds(2));
           }
@@ -62,7 +62,8 @@ class FakeVcpus {
   std::unique_ptr<std::atomic<pid_t>[]> tids_;
   std::vector<std::thread> threads_;
   std::atomic<bool> busy_{true};
-  static inline std::atomic<int> sink_{0};  // keeps the busy loop from being optimised away
+  // Unsigned: it wraps by design; keeps the busy loop from being optimised away.
+  static inline std::atomic<unsigned> sink_{0};
   std::atomic<bool> quit_{false};
 };
 
