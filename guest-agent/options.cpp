@@ -150,7 +150,7 @@ Invocation parse_arguments(const std::vector<std::string>& args) {
   std::string vcpu_list;
   std::uint32_t cpu = 0;
   std::uint32_t interval = 0;
-  std::string mode = "all";
+  std::string mode;
   std::string separator;
   bool json = false;
   std::string output;
@@ -176,13 +176,10 @@ Invocation parse_arguments(const std::vector<std::string>& args) {
       ->option_text("LIST")
       ->group(kCountGroup)
       ->excludes(cpu_option);
-  app.add_option("--mode", mode,
-                 "hardware events: all (guest and host time, one\n"
-                 "column), guest (guest code only), host (the host\n"
-                 "side only), both (a guest and a host column)")
+  app.add_option("--mode", mode, cli::kModeHelp)
       ->option_text("MODE")
       ->group(kCountGroup)
-      ->check(CLI::IsMember({"all", "guest", "host", "both"}));
+      ->check(CLI::IsMember({"guest", "host", "all", "both"}));
   app.add_option("-i,-I,--interval-print", interval,
                  "also print the counts of every MS milliseconds")
       ->option_text("MS")
@@ -252,7 +249,7 @@ Invocation parse_arguments(const std::vector<std::string>& args) {
   }
   if (cpu > 0) run.vcpus = std::vector<std::uint32_t>{cpu - 1};
   if (interval > 0) run.interval_ms = interval;
-  run.mode = *protocol::enum_from_string<protocol::StartMode>(mode);
+  run.mode = cli::parse_mode(mode);
   if (app.count("-x") > 0 && json) throw UsageError("-x and --json: choose one output format");
   if (app.count("-x") > 0) {
     if (separator.empty()) throw UsageError("-x needs a separator, e.g. -x ,");

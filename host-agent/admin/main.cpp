@@ -45,7 +45,7 @@ int main(int argc, char** argv) {
   StatOptions stat_options;
   std::vector<std::string> event_args;
   std::string vcpu_list;
-  std::string mode = "all";
+  std::string mode;
   std::uint32_t interval = 0;
   double duration = 0;
   bool json_output = false;
@@ -56,8 +56,8 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1u, protocol::kMaxIntervalMs));
   stat->add_option("--vcpu", vcpu_list, "vCPUs to count, e.g. 0,2-3 (default: all)");
   stat->add_flag("-A,--per-vcpu", stat_options.format.per_vcpu, "one line per vCPU");
-  stat->add_option("--mode", mode, "hardware events: all (no exclusion), guest, host, or both")
-      ->check(CLI::IsMember({"all", "guest", "host", "both"}));
+  stat->add_option("--mode", mode, cli::kModeHelp)
+      ->check(CLI::IsMember({"guest", "host", "all", "both"}));
   stat->add_option("--duration", duration, "stop after S seconds (default: at Ctrl-C)")
       ->check(CLI::PositiveNumber);
   auto* csv = stat->add_option("-x,--field-separator", separator, "CSV output with SEP");
@@ -117,7 +117,7 @@ int main(int argc, char** argv) {
     if (!vcpu_list.empty()) stat_options.vcpus = cli::parse_vcpu_list(vcpu_list);
     if (interval) stat_options.interval_ms = interval;
     if (duration > 0) stat_options.duration_s = duration;
-    stat_options.mode = *protocol::enum_from_string<protocol::StartMode>(mode);
+    stat_options.mode = cli::parse_mode(mode);
     if (json_output) stat_options.format.format = report::OutputFormat::json;
     if (!separator.empty()) {
       stat_options.format.format = report::OutputFormat::csv;
