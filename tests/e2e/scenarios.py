@@ -5,8 +5,11 @@ whole host core, and an idle TCG vCPU still costs 5-10 % of a core (timer ticks)
 below says why it holds, and is loose enough for that host but still fails if perfkvm counts
 the wrong thread, the wrong window or nothing."""
 
+import os
 import re
+import signal
 import time
+from pathlib import Path
 
 import reports
 from lab import Domain, Failure, HostPerf, Hostd, run, wait_until
@@ -413,6 +416,42 @@ def live_channel_hotplug(ctx):
             f"perfkvm without it: 'no perfkvm channel'; with it again: vCPU1 {busy:.0f} ms")
 
 
+# ---- 10: libvirtd restarted: hostd reconnects, running domains stay served ----------------------
+
+def libvirtd_restart(ctx):
+    state = ctx.lab.state.get("libvirt")
+    pid_file = Path(state) / "libvirtd.pid" if state else None
+    if not pid_file or not pid_file.exists():
+        # A libvirtd this suite did not start (the machine's own) is not ours to restart.
+        return "not run: libvirtd was not started by this suite (it is the machine's own)"
+    domain = ctx.domains["perfkvm-e2e-b"]
+    guest = domain.control()
+    hostd = ctx.hostd
+    connects_before = hostd.log_text().count("connected to libvirt at")
+    old_pid = int(pid_file.read_text().strip())
+    os.kill(old_pid, signal.SIGTERM)
+    expect(wait_until(lambda: not Path(f"/proc/{old_pid}").exists(), 15),
+           f"libvirtd {old_pid} did not stop")
+    expect(hostd.wait_for_log(r"lost the connection to libvirt", 10),
+           "hostd did not notice that libvirtd went away")
+    # While libvirtd is down, the running domain's guest is still served.
+    during = perfkvm(guest, "-e task-clock -A -p 'e2e_spin 0.5 1'")
+    expect_status(during, 0, "perfkvm while libvirtd is down")
+    busy_during = reports.parse_human(during.err).value("task-clock", 1)
+    expect(busy_during >= 200, f"vCPU1 {busy_during:.0f} ms for a 0.5 s spin while libvirtd is down")
+    environment = dict(os.environ, LIBVIRT_DRIVER_DIR=str(Path(state) / "drivers"))
+    run(["libvirtd", "-d", "-f", str(Path(state) / "libvirtd.conf"), "-p", str(pid_file)],
+        env=environment, timeout=60)
+    reconnected = wait_until(
+        lambda: hostd.log_text().count("connected to libvirt at") > connects_before, 40)
+    expect(reconnected, "hostd did not reconnect to the restarted libvirtd within 40 s")
+    expect(hostd.alive(), "perfkvm-hostd died while libvirtd restarted")
+    busy_after = _served(ctx, domain, 0)
+    return (f"libvirtd {old_pid} stopped and restarted; hostd {hostd.pid} kept serving "
+            f"perfkvm-e2e-b meanwhile (vCPU1 {busy_during:.0f} ms) and reconnected "
+            f"(vCPU1 {busy_after:.0f} ms after)")
+
+
 SCENARIOS = [
     ("5a", "hostd started before the domain: lifecycle event", hostd_before_domain),
     ("1", "busy loop on vCPU 1, -A", busy_vcpu),
@@ -423,5 +462,6 @@ SCENARIOS = [
     ("7", "domain destroyed mid-session, second domain", domain_destroyed),
     ("5b", "hostd started after the domain: discovery", hostd_after_domain),
     ("9", "perfkvm-host xml disable/enable --live (hot-plug)", live_channel_hotplug),
+    ("10", "libvirtd restarted: reconnect, domains stay served", libvirtd_restart),
     ("8", "vsock loopback in the guest", vsock_loopback),
 ]
