@@ -41,7 +41,7 @@ else
 fi
 
 step "benchmarks (print only)"
-meson test -C build --benchmark --verbose 2>&1 | grep -E '^\s*(protocol|  |ratio)' || true
+meson test -C build --benchmark --logbase benchlog --verbose 2>&1 | grep -E '^\s*(protocol|  |ratio)' || true
 
 step "summary"
 scripts/test-summary.py build build-asan "$fuzz_log" || status=1
