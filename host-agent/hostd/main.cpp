@@ -74,11 +74,7 @@ int main(int argc, char** argv) {
       vsock = std::make_shared<StreamListener>(
           StreamListener::open_vsock(io.get_executor(), options.vsock_port),
           &StreamListener::vsock_peer_cid,
-          // CIDs are known from the live XML: while libvirt is unreachable, a CID may have
-          // moved to another domain, so nobody is served over vsock then.
-          [&registry, &monitor](std::uint32_t cid) {
-            return monitor.connected() ? registry.find_by_cid(cid) : nullptr;
-          },
+          [&monitor](std::uint32_t cid) { return monitor.domain_for_cid(cid); },
           options.session, event_table);
       vsock->start();
       log::info("listening on vsock port " + std::to_string(options.vsock_port));

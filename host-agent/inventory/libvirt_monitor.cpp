@@ -19,6 +19,9 @@ namespace {
 constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
 constexpr std::chrono::milliseconds kFirstRetry{500};
 constexpr std::chrono::milliseconds kMaxRetry{30'000};
+// An unknown vsock CID re-lists libvirt's domains at most this often: any process on the
+// host or in any guest can connect, and must not make hostd flood libvirtd.
+constexpr std::chrono::milliseconds kMinRediscovery{1'000};
 
 std::string uuid_of(virDomainPtr domain) {
   char uuid[VIR_UUID_STRING_BUFLEN] = {};
@@ -42,7 +45,10 @@ LibvirtMonitor::LibvirtMonitor(asio::any_io_executor executor, std::string uri,
       uri_(std::move(uri)),
       channel_name_(std::move(channel_name)),
       registry_(registry),
-      wake_(executor_) {}
+      wake_(executor_) {
+  // Idempotent; without it libvirt 9.0 aborts in its first error-handling call.
+  virInitialize();
+}
 
 LibvirtMonitor::~LibvirtMonitor() { disconnect(); }
 
@@ -131,7 +137,20 @@ void LibvirtMonitor::disconnect() {
   connection_.reset();
 }
 
+std::shared_ptr<DomainContext> LibvirtMonitor::domain_for_cid(std::uint32_t cid) {
+  // While libvirt is unreachable a CID may have moved to another domain: serve nobody.
+  if (!connection_) return nullptr;
+  if (const auto known = registry_.find_by_cid(cid)) {
+    refresh(known->uuid);  // still running, and still this CID?
+  } else if (const auto now = std::chrono::steady_clock::now();
+             now - last_discovery_ >= kMinRediscovery) {
+    discover();  // a domain whose start event has not arrived yet
+  }
+  return connection_ ? registry_.find_by_cid(cid) : nullptr;
+}
+
 void LibvirtMonitor::discover() {
+  last_discovery_ = std::chrono::steady_clock::now();
   virDomainPtr* domains = nullptr;
   const int count =
       virConnectListAllDomains(connection_.get(), &domains, VIR_CONNECT_LIST_DOMAINS_ACTIVE);

@@ -9,6 +9,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,9 @@ class LibvirtMonitor {
   std::uint64_t connects() const { return connects_; }
   // Looks the domain up again and updates the registry (also used after device events).
   void refresh(const std::string& uuid);
+  // The running domain whose vsock CID this is, checked against libvirt's live XML now (at
+  // accept time), not only as the last event left it; nullptr while libvirt is unreachable.
+  std::shared_ptr<DomainContext> domain_for_cid(std::uint32_t cid);
 
  private:
   boost::asio::awaitable<void> run();
@@ -54,6 +58,7 @@ class LibvirtMonitor {
   bool stopped_ = false;
   bool lost_ = false;
   std::uint64_t connects_ = 0;
+  std::chrono::steady_clock::time_point last_discovery_{};
 };
 
 }  // namespace perfkvm::host

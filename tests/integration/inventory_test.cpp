@@ -91,6 +91,13 @@ std::string domain_xml(const std::string& name, const std::string& uuid,
          "<vsock model='virtio'><cid auto='no' address='42'/></vsock></devices></domain>";
 }
 
+std::string vsock_domain_xml(const std::string& name, const std::string& uuid, std::uint32_t cid) {
+  return "<domain type='test'><name>" + name + "</name><uuid>" + uuid +
+         "</uuid><memory unit='MiB'>128</memory><vcpu>1</vcpu><os><type>hvm</type></os>"
+         "<devices><vsock model='virtio'><cid auto='no' address='" + std::to_string(cid) +
+         "'/></vsock></devices></domain>";
+}
+
 }  // namespace
 
 TEST_CASE("perfkvm-host list: channel, vsock CID and state of every test-driver domain") {
@@ -196,6 +203,44 @@ TEST_CASE("hostd's monitor follows a domain that starts after it, serves its cha
                        std::runtime_error);
   CHECK(registry.find(uuid) == nullptr);
   CHECK(stopped == std::vector<std::string>{"late"});
+
+  monitor.stop();
+  registry.stop_all();
+  io.run_for(50ms);
+}
+
+TEST_CASE("a vsock peer's CID is checked against libvirt when it connects, not only against "
+          "past events") {
+  boost::asio::io_context io;
+  LibvirtEventLoop loop(io);
+  SessionConfig config;
+  const auto events = probe_event_table();
+  HostPaths paths;
+  paths.libvirt_qemu_run_dir = temp_dir();
+  DomainRegistry registry(io.get_executor(), config, events, paths);
+  LibvirtMonitor monitor(io.get_executor(), "test:///default", "org.perfkvm.0", registry);
+  CHECK(monitor.domain_for_cid(77) == nullptr);  // not connected yet
+  monitor.start();
+  io.run_for(1100ms);  // past the minimum time between two re-listings
+  REQUIRE(monitor.connected());
+
+  const std::string uuid = "2d0c4a1e-55aa-4c3b-9e61-7f00000000bb";
+  const auto admin = open("test:///default");
+  // Started; its lifecycle event is not dispatched until the io_context runs again.
+  DomainPtr domain(
+      virDomainCreateXML(admin.get(), vsock_domain_xml("quick", uuid, 77).c_str(), 0));
+  REQUIRE_MESSAGE(domain, libvirt_error());
+  CHECK(registry.find_by_cid(77) == nullptr);
+  const auto found = monitor.domain_for_cid(77);
+  REQUIRE(found);
+  CHECK(found->name == "quick");
+
+  // Destroyed, the event again not dispatched: the CID is nobody's any more.
+  REQUIRE(virDomainDestroy(domain.get()) == 0);
+  CHECK(registry.find_by_cid(77) != nullptr);
+  CHECK(monitor.domain_for_cid(77) == nullptr);
+  CHECK(registry.find(uuid) == nullptr);
+  CHECK(monitor.domain_for_cid(4242) == nullptr);
 
   monitor.stop();
   registry.stop_all();
