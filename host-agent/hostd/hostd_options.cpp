@@ -45,6 +45,13 @@ void add_hostd_options(CLI::App& app, HostdOptions& options) {
                  "perf counters one request may open (columns x vCPUs)")
       ->capture_default_str()
       ->check(CLI::Range(1u, 1'000'000u));
+  app.add_option_function<std::uint64_t>(
+         "--max-host-counters",
+         [&s](std::uint64_t limit) { s.host_counters->set_limit(limit); },
+         "perf counters all running requests together may hold (lowered to fit hostd's "
+         "fd limit)")
+      ->default_str(std::to_string(s.host_counters->limit()))
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{10'000'000}));
   app.add_option("--max-queued-samples", s.max_queued_samples,
                  "samples waiting for a slow guest before new ones are dropped")
       ->capture_default_str()

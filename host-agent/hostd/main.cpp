@@ -21,12 +21,23 @@
 namespace {
 
 // Every guest's counters, channels and connections are fds of this one process: use the
-// whole hard limit, not the 1024 soft default.
-void raise_fd_limit() {
+// whole hard limit, not the 1024 soft default, and keep the counter budget within it.
+void raise_fd_limit(perfkvm::host::CounterBudget& counters) {
   rlimit limit{};
-  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+  if (limit.rlim_cur < limit.rlim_max) {
     limit.rlim_cur = limit.rlim_max;
     setrlimit(RLIMIT_NOFILE, &limit);
+    getrlimit(RLIMIT_NOFILE, &limit);
+  }
+  // Room for channels, vsock connections and libvirt besides the counters.
+  constexpr rlim_t kReserved = 1024;
+  if (limit.rlim_cur == RLIM_INFINITY || limit.rlim_cur <= kReserved) return;
+  if (counters.limit() > limit.rlim_cur - kReserved) {
+    perfkvm::log::info("counter budget lowered from " + std::to_string(counters.limit()) +
+                       " to " + std::to_string(limit.rlim_cur - kReserved) +
+                       " to fit the fd limit of " + std::to_string(limit.rlim_cur));
+    counters.set_limit(limit.rlim_cur - kReserved);
   }
 }
 
@@ -50,7 +61,7 @@ int main(int argc, char** argv) {
   virInitialize();
   silence_libvirt_default_errors();
   std::signal(SIGPIPE, SIG_IGN);  // a guest hanging up must be an error code, not our death
-  raise_fd_limit();
+  raise_fd_limit(*options.session.host_counters);
 
   boost::asio::io_context io;
   LibvirtEventLoop libvirt_loop(io);

@@ -48,18 +48,21 @@ std::string vcpu_range(const std::vector<VcpuThread>& threads) {
 // A counting request: its measurement and its sample timer. Shared with its sampler
 // coroutine, which may still be suspended on the timer after the request ended.
 struct ChannelConnection::Request {
-  Request(asio::any_io_executor executor, const protocol::Start& start, Measurement run)
+  Request(asio::any_io_executor executor, const protocol::Start& start, Measurement run,
+          CounterBudget::Share counters)
       : id(start.request_id),
         interval(start.interval_ms ? std::optional(std::chrono::milliseconds(*start.interval_ms))
                                    : std::nullopt),
         measurement(std::move(run)),
-        timer(std::move(executor)) {}
+        timer(std::move(executor)),
+        budget_share(std::move(counters)) {}
 
   std::uint64_t id;
   std::optional<std::chrono::milliseconds> interval;
   Measurement measurement;
   asio::steady_timer timer;
   std::uint64_t samples_dropped = 0;
+  CounterBudget::Share budget_share;  // given back when the request (and its counters) ends
 };
 
 ChannelConnection::ChannelConnection(ChannelSocket socket, std::shared_ptr<DomainContext> domain,
@@ -425,9 +428,20 @@ void ChannelConnection::start_counting(const protocol::Start& start) {
                       " bytes; count fewer events or vCPUs, or drop the per-vCPU breakdown");
   }
 
+  auto& budget = *config_.host_counters;
+  auto share = budget.take(columns * targets.size());
+  if (!share) {
+    return refuse(ErrorCode::too_many_events,
+                  std::to_string(columns * targets.size()) +
+                      " counters would take this host over its limit for all guests together: " +
+                      std::to_string(budget.in_use()) + " of " + std::to_string(budget.limit()) +
+                      " are in use (perfkvm-hostd --max-host-counters); count fewer events or "
+                      "vCPUs, or try again when other measurements have ended");
+  }
+
   request_ = std::make_shared<Request>(
       socket_.get_executor(), start,
-      Measurement(std::move(targets), start.events, start.mode, start.per_vcpu));
+      Measurement(std::move(targets), start.events, start.mode, start.per_vcpu), std::move(*share));
   request_->measurement.start();
   std::string counted_vcpus;
   for (const auto vcpu : request_->measurement.vcpus()) {
@@ -449,6 +463,7 @@ void ChannelConnection::finish_request(protocol::EndReason reason) {
   request->timer.cancel();
   const auto report =
       request->measurement.finish(session_->nonce, request->id, reason, request->samples_dropped);
+  request->budget_share = {};  // its counters are closed
   log::info(label_ + ": request " + std::to_string(report.request_id) + " " +
             std::string(to_string(reason)) + " after " +
             std::to_string(report.duration_ns / 1'000'000) + " ms");
@@ -463,6 +478,7 @@ void ChannelConnection::end_session(std::optional<ErrorCode> notify, const std::
     ended_request = request_->id;
     request_->timer.cancel();
     request_->measurement.close();  // now: the sampler may hold the request a moment longer
+    request_->budget_share = {};
     request_.reset();
   }
   if (notify) send_error(session_->nonce, ended_request, *notify, why);

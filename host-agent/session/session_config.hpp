@@ -5,7 +5,9 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 
+#include "host-agent/session/counter_budget.hpp"
 #include "protocol/frame.hpp"
 #include "protocol/messages.hpp"
 
@@ -20,6 +22,9 @@ struct SessionConfig {
   // perf fds one request may open (columns x vCPU threads): every fd hostd holds is shared by
   // all guests, so one guest must not be able to take them all.
   std::uint32_t max_counters = 4096;
+  // perf fds all running requests together may hold (perfkvm-hostd --max-host-counters).
+  // Shared: every copy of this configuration draws on the same budget.
+  std::shared_ptr<CounterBudget> host_counters = std::make_shared<CounterBudget>(65'536);
   std::size_t max_queued_samples = 8;       // samples waiting for a slow guest; more are dropped
   std::size_t max_queued_replies = 64;      // other frames waiting; more are dropped and logged
 

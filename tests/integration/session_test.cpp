@@ -342,6 +342,42 @@ TEST_CASE("two domains at once: sessions do not disturb each other") {
   for (const auto& sample : samples_a) CHECK(sample.nonce == kNonce);
 }
 
+TEST_CASE("all guests together stay within the host's counter budget; ended requests give "
+          "theirs back") {
+  Harness h;
+  h.config.host_counters = std::make_shared<CounterBudget>(4);
+  auto [a, guest_a] = h.connect(h.domain("alpha"));
+  auto [b, guest_b] = h.connect(h.domain("beta"));
+  guest_a->send(hello());
+  guest_b->send(hello(kOtherNonce));
+  guest_a->receive_until<Welcome>();
+  guest_b->receive_until<Welcome>();
+
+  guest_a->send(start(1, {"task-clock", "context-switches"}));  // 2 columns x 2 vCPUs
+  guest_a->receive_until<Started>();
+  CHECK(h.config.host_counters->in_use() == 4);
+  auto start_b = start(7, {"task-clock"});
+  start_b.nonce = kOtherNonce;
+  guest_b->send(start_b);
+  const auto refused = expect_error(*guest_b, ErrorCode::too_many_events);
+  CHECK(refused.request_id == 7u);
+  CHECK(refused.message.find("2 counters would take this host over its limit for all guests "
+                             "together: 4 of 4 are in use (perfkvm-hostd --max-host-counters)") !=
+        std::string::npos);
+  CHECK(a->counting());  // alpha's request is untouched
+
+  guest_a->send(Stop{kNonce, 1});
+  guest_a->receive_until<Report>();
+  CHECK(h.config.host_counters->in_use() == 0);
+  guest_b->send(start_b);
+  guest_b->receive_until<Started>();
+  CHECK(h.config.host_counters->in_use() == 2);
+  // A session that simply goes away (lease expiry) gives its counters back too.
+  h.io.run_for(std::chrono::milliseconds(h.config.lease_ms + 300));
+  CHECK_FALSE(b->counting());
+  CHECK(h.config.host_counters->in_use() == 0);
+}
+
 TEST_CASE("a vCPU thread that exits mid-count ends its series; the report still comes") {
   Harness h;
   auto context = h.domain("web1");
