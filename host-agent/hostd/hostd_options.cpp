@@ -52,6 +52,10 @@ void add_hostd_options(CLI::App& app, HostdOptions& options) {
          "fd limit)")
       ->default_str(std::to_string(s.host_counters->limit()))
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{10'000'000}));
+  app.add_option("--max-starts", s.max_starts_per_second,
+                 "requests one guest channel may start per second (faster ones wait)")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 100'000u));
   app.add_option("--max-queued-samples", s.max_queued_samples,
                  "samples waiting for a slow guest before new ones are dropped")
       ->capture_default_str()

@@ -79,7 +79,9 @@ ChannelConnection::ChannelConnection(ChannelSocket socket, std::shared_ptr<Domai
       decoder_(config.max_frame_bytes),
       outbox_(config.max_queued_samples, config.max_queued_replies),
       outbox_ready_(socket_.get_executor()),
-      lease_timer_(socket_.get_executor()) {}
+      lease_timer_(socket_.get_executor()),
+      start_throttle_(config.max_starts_per_second),
+      throttle_timer_(socket_.get_executor()) {}
 
 ChannelConnection::~ChannelConnection() {
   if (session_) --domain_->active_sessions;
@@ -122,7 +124,19 @@ asio::awaitable<void> ChannelConnection::read_loop() {
     const auto before = decoder_.stats();
     std::string_view input(buffer.data(), n);
     try {
-      while (auto payload = decoder_.next(input)) on_payload(*payload);
+      while (auto payload = decoder_.next(input)) {
+        auto parsed = protocol::parse_message(*payload);
+        if (const auto* message = std::get_if<protocol::Message>(&parsed);
+            message && std::holds_alternative<protocol::Start>(*message)) {
+          // Over the start rate: wait (the rest of this read waits with it, in order).
+          if (const auto delay = start_throttle_.delay(Clock::now()); delay.count() > 0) {
+            throttle_timer_.expires_after(delay);
+            auto [waited] = co_await throttle_timer_.async_wait(use_nothrow);
+            if (waited) co_return;  // the channel is closing
+          }
+        }
+        on_payload(std::move(parsed));
+      }
     } catch (const std::exception& failure) {
       log::error(label_ + ": closing the channel after an internal error: " + failure.what());
       co_return;
@@ -231,8 +245,7 @@ asio::awaitable<void> ChannelConnection::sample_loop(std::shared_ptr<Request> re
 
 // ---- messages --------------------------------------------------------------------------------
 
-void ChannelConnection::on_payload(std::string_view payload) {
-  auto parsed = protocol::parse_message(payload);
+void ChannelConnection::on_payload(protocol::ParseResult parsed) {
   if (const auto* error = std::get_if<protocol::ParseError>(&parsed)) {
     log::warning(label_ + ": bad message from the guest: " + log::printable(error->message));
     if (error->type != protocol::Error::kType) {
@@ -443,6 +456,7 @@ void ChannelConnection::start_counting(const protocol::Start& start) {
       socket_.get_executor(), start,
       Measurement(std::move(targets), start.events, start.mode, start.per_vcpu), std::move(*share));
   request_->measurement.start();
+  start_throttle_.record(Clock::now());
   std::string counted_vcpus;
   for (const auto vcpu : request_->measurement.vcpus()) {
     counted_vcpus += (counted_vcpus.empty() ? "" : ",") + std::to_string(vcpu);

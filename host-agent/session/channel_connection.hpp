@@ -16,6 +16,7 @@
 #include "host-agent/session/domain_context.hpp"
 #include "host-agent/session/outbox.hpp"
 #include "host-agent/session/session_config.hpp"
+#include "host-agent/session/start_throttle.hpp"
 #include "protocol/codec.hpp"
 
 namespace perfkvm::host {
@@ -65,7 +66,7 @@ class ChannelConnection : public std::enable_shared_from_this<ChannelConnection>
   boost::asio::awaitable<void> lease_loop();
   boost::asio::awaitable<void> sample_loop(std::shared_ptr<Request> request);
 
-  void on_payload(std::string_view payload);
+  void on_payload(protocol::ParseResult parsed);
   void on_message(const protocol::Hello& hello);
   void on_message(const protocol::Start& start);
   void on_message(const protocol::Stop& stop);
@@ -99,6 +100,8 @@ class ChannelConnection : public std::enable_shared_from_this<ChannelConnection>
   Outbox outbox_;
   boost::asio::steady_timer outbox_ready_;  // cancelled to wake the writer
   boost::asio::steady_timer lease_timer_;
+  StartThrottle start_throttle_;
+  boost::asio::steady_timer throttle_timer_;  // a start beyond the rate waits on it
   std::chrono::steady_clock::time_point last_heard_;
   std::optional<GuestSession> session_;
   std::shared_ptr<Request> request_;

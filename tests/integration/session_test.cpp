@@ -378,6 +378,29 @@ TEST_CASE("all guests together stay within the host's counter budget; ended requ
   CHECK(h.config.host_counters->in_use() == 0);
 }
 
+TEST_CASE("starts beyond the channel's rate wait their turn; none is lost") {
+  Harness h;
+  h.config.max_starts_per_second = 5;
+  auto [connection, guest] = h.connect(h.domain("web1"));
+  guest->send(hello());
+  guest->receive_until<Welcome>();
+
+  // Eight start/stop pairs in one burst: five within the first second's allowance, then one
+  // every 200 ms, so the last cannot start before 0.6 s have passed.
+  const auto began = std::chrono::steady_clock::now();
+  for (std::uint64_t id = 1; id <= 8; ++id) {
+    guest->send(start(id, {"task-clock"}));
+    guest->send(Stop{kNonce, id});
+  }
+  for (std::uint64_t id = 1; id <= 8; ++id) {
+    CHECK(guest->receive_until<Started>().request_id == id);
+    CHECK(guest->receive_until<Report>().request_id == id);
+  }
+  const auto took = std::chrono::steady_clock::now() - began;
+  CHECK(took >= 550ms);  // a lower bound: a slow host only makes it longer
+  CHECK_FALSE(connection->counting());
+}
+
 TEST_CASE("a vCPU thread that exits mid-count ends its series; the report still comes") {
   Harness h;
   auto context = h.domain("web1");

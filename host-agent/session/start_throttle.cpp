@@ -1,0 +1,26 @@
+#include "host-agent/session/start_throttle.hpp"
+
+#include <algorithm>
+
+namespace perfkvm::host {
+
+StartThrottle::StartThrottle(std::uint32_t per_second, Clock::time_point now)
+    : per_second_(std::max<std::uint32_t>(per_second, 1)), tokens_(per_second_), last_(now) {}
+
+double StartThrottle::tokens_at(Clock::time_point now) const {
+  const double elapsed = std::chrono::duration<double>(std::max(now - last_, Clock::duration{0})).count();
+  return std::min(per_second_, tokens_ + elapsed * per_second_);
+}
+
+StartThrottle::Clock::duration StartThrottle::delay(Clock::time_point now) const {
+  const double missing = 1.0 - tokens_at(now);
+  if (missing <= 0) return Clock::duration::zero();
+  return std::chrono::ceil<Clock::duration>(std::chrono::duration<double>(missing / per_second_));
+}
+
+void StartThrottle::record(Clock::time_point now) {
+  tokens_ = tokens_at(now) - 1.0;  // may go below zero only if a caller skipped delay()
+  last_ = std::max(now, last_);
+}
+
+}  // namespace perfkvm::host
