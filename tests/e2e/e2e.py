@@ -56,8 +56,14 @@ def prepare(args, lab):
 
 
 def report_failure_logs(lab, ctx):
+    print("host load average (1, 5, 15 min): %.2f %.2f %.2f" % os.getloadavg())
     for domain in ctx.domains.values():
-        print_block(f"console of {domain.name}", domain.console_text())
+        console = domain.console_text()
+        print_block(f"console of {domain.name}", console)
+        if "soft lockup" in console or "self-detected stall" in console:
+            # Under TCG a guest CPU "stalls" when its vCPU thread gets no host CPU for long.
+            print(f"note: {domain.name}'s kernel saw a stalled CPU: its TCG vCPU threads were "
+                  f"starved of host CPU time (or the guest kernel hung)")
     for path in sorted(lab.dir.glob("hostd*.log")):
         print_block(f"{path.name}", path.read_text(errors="replace"))
 

@@ -332,7 +332,7 @@ def vsock_loopback(ctx):
     job, pid = guest.start("exec vsock_test_host --port 9999 --cid 1 --seconds 60 "
                            "> /tmp/vsock-host.out 2> /tmp/vsock-host.err")
     refused_job, refused_pid = guest.start(
-        "exec vsock_test_host --port 9998 --cid 7 --seconds 60 > /tmp/vsock-7.out 2>&1")
+        "exec vsock_test_host --port 9998 --cid 7 --seconds 60 --idle 1 > /tmp/vsock-7.out 2>&1")
     ready = guest.run("for i in $(seq 100); do grep -q listening /tmp/vsock-host.out && "
                       "grep -q listening /tmp/vsock-7.out && exit 0; sleep 0.1; done; exit 1")
     expect_status(ready, 0, "vsock_test_host listening")

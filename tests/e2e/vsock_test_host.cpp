@@ -5,9 +5,11 @@
 // mapping of one CID to a "domain" whose vCPU threads are two threads of this process, named
 // as QEMU names them ("CPU 0/TCG" sleeps, "CPU 1/TCG" spins) and found by the real /proc scan.
 //
-// usage: vsock_test_host [--port N] [--cid C] [--seconds S]
+// usage: vsock_test_host [--port N] [--cid C] [--seconds S] [--idle 1]
 //   Serves until SIGTERM/SIGINT or S seconds (default 120). Prints one "listening" line on
-//   stdout when ready; hostd's log lines (sessions, requests) go to stderr.
+//   stdout when ready; hostd's log lines (sessions, requests) go to stderr. --idle 1: "CPU 1"
+//   sleeps too (an instance that only refuses must not take a whole guest vCPU: two spinners
+//   on the 2-vCPU TCG guest starve it, and its kernel reports soft lockups).
 #include <pthread.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -38,6 +40,7 @@ struct Arguments {
   std::uint32_t port = kDefaultVsockPort;
   std::uint32_t cid = 1;  // VMADDR_CID_LOCAL: the peer CID of a loopback connection
   unsigned seconds = 120;
+  bool idle = false;
 };
 
 std::uint32_t number(std::string_view flag, const char* text) {
@@ -65,26 +68,29 @@ Arguments parse(int argc, char** argv) {
       arguments.cid = number(flag, value);
     } else if (flag == "--seconds") {
       arguments.seconds = number(flag, value);
+    } else if (flag == "--idle") {
+      arguments.idle = number(flag, value) != 0;
     } else {
-      std::cerr << "usage: vsock_test_host [--port N] [--cid C] [--seconds S]\n";
+      std::cerr << "usage: vsock_test_host [--port N] [--cid C] [--seconds S] [--idle 1]\n";
       std::exit(2);
     }
   }
   return arguments;
 }
 
-// Two threads named like QEMU's TCG vCPU threads; "CPU 1/TCG" spins, "CPU 0/TCG" idles.
+// Two threads named like QEMU's TCG vCPU threads; "CPU 1/TCG" spins (unless idle), "CPU 0/TCG"
+// idles.
 class StandInVcpus {
  public:
-  StandInVcpus() {
+  explicit StandInVcpus(bool idle) {
     for (int index = 0; index < 2; ++index) {
-      threads_.emplace_back([this, index] {
+      threads_.emplace_back([this, index, idle] {
         const std::string name = "CPU " + std::to_string(index) + "/TCG";
         pthread_setname_np(pthread_self(), name.c_str());
         ++named_;
         while (!quit_) {
-          if (index == 1) {
-            for (int spin = 0; spin < 100000; ++spin) sink_ = sink_ + spin;
+          if (index == 1 && !idle) {
+            for (unsigned spin = 0; spin < 100000; ++spin) sink_ = sink_ + spin;
           } else {
             std::this_thread::sleep_for(std::chrono::milliseconds(20));
           }
@@ -110,7 +116,7 @@ class StandInVcpus {
 int main(int argc, char** argv) {
   const Arguments arguments = parse(argc, argv);
   log::set_program("vsock_test_host");
-  StandInVcpus vcpus;
+  StandInVcpus vcpus(arguments.idle);
 
   const HostPaths paths;
   auto domain = std::make_shared<DomainContext>();
