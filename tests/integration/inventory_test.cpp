@@ -81,6 +81,29 @@ struct ChannelSocketServer {
   UniqueFd fd_;
 };
 
+// hostd's discovery side (libvirt event loop, registry, monitor) on one io_context, against
+// test:///default: one shared state per process, so the test's own connection changes what
+// the monitor's connection sees, and its events reach the monitor.
+struct MonitoredRegistry {
+  boost::asio::io_context io;
+  LibvirtEventLoop loop{io};
+  SessionConfig config;
+  std::vector<protocol::EventStatus> events = probe_event_table();
+  HostPaths paths = [] {
+    HostPaths p;
+    p.libvirt_qemu_run_dir = temp_dir();
+    return p;
+  }();
+  DomainRegistry registry{io.get_executor(), config, events, paths};
+  LibvirtMonitor monitor{io.get_executor(), "test:///default", "org.perfkvm.0", registry};
+
+  ~MonitoredRegistry() {
+    monitor.stop();
+    registry.stop_all();
+    io.run_for(std::chrono::milliseconds(50));
+  }
+};
+
 std::string domain_xml(const std::string& name, const std::string& uuid,
                        const std::filesystem::path& channel) {
   return "<domain type='test'><name>" + name + "</name><uuid>" + uuid +
@@ -145,22 +168,13 @@ TEST_CASE("perfkvm-host list: channel, vsock CID and state of every test-driver 
 
 TEST_CASE("hostd's monitor follows a domain that starts after it, serves its channel, and lets go "
           "when it stops") {
-  boost::asio::io_context io;
-  LibvirtEventLoop loop(io);
-  SessionConfig config;
-  const auto events = probe_event_table();
-  HostPaths paths;
-  paths.libvirt_qemu_run_dir = temp_dir();
-  DomainRegistry registry(io.get_executor(), config, events, paths);
-  std::vector<std::string> stopped;
-  registry.on_stopped = [&](const DomainContext& d) { stopped.push_back(d.name); };
-  // test:///default is one shared state per process: the test's own connection changes
-  // what the monitor's connection sees, and its events reach the monitor.
-  LibvirtMonitor monitor(io.get_executor(), "test:///default", "org.perfkvm.0", registry);
-  monitor.start();
-  io.run_for(200ms);
-  REQUIRE(monitor.connected());
-  const std::size_t before = registry.entries().size();  // the driver's own "test" domain
+  std::vector<std::string> stopped;  // outlives h: its teardown may still report stops
+  MonitoredRegistry h;
+  h.registry.on_stopped = [&](const DomainContext& d) { stopped.push_back(d.name); };
+  h.monitor.start();
+  h.io.run_for(200ms);
+  REQUIRE(h.monitor.connected());
+  const std::size_t before = h.registry.entries().size();  // the driver's own "test" domain
 
   const std::string uuid = "2d0c4a1e-55aa-4c3b-9e61-7f00000000aa";
   const auto channel = temp_dir() / "late.sock";
@@ -170,9 +184,9 @@ TEST_CASE("hostd's monitor follows a domain that starts after it, serves its cha
   DomainPtr domain(virDomainCreateXML(admin.get(), domain_xml("late", uuid, channel).c_str(), 0));
   REQUIRE_MESSAGE(domain, libvirt_error());
 
-  TestGuest guest(io, qemu_socket.accept(io));  // hostd connected to the new domain's channel
-  CHECK(registry.entries().size() == before + 1);
-  CHECK(registry.find_by_cid(42)->name == "late");
+  TestGuest guest(h.io, qemu_socket.accept(h.io));  // hostd connected to the new channel
+  CHECK(h.registry.entries().size() == before + 1);
+  CHECK(h.registry.find_by_cid(42)->name == "late");
 
   guest.send(protocol::Hello{kNonce, 1, 1, "perfkvm", "test"});
   const auto welcome = guest.receive_until<protocol::Welcome>();
@@ -186,7 +200,7 @@ TEST_CASE("hostd's monitor follows a domain that starts after it, serves its cha
   guest.send(start);
   const auto started = guest.receive_until<protocol::Started>();
   CHECK(started.vcpus == std::vector<std::uint32_t>{0, 1});
-  io.run_for(300ms);
+  h.io.run_for(300ms);
   guest.send(protocol::Stop{kNonce, 1});
   const auto report = guest.receive_until<protocol::Report>();
   REQUIRE(report.vcpus.size() == 2);
@@ -201,28 +215,17 @@ TEST_CASE("hostd's monitor follows a domain that starts after it, serves its cha
   REQUIRE(virDomainDestroy(domain.get()) == 0);
   CHECK_THROWS_WITH_AS(guest.receive(2000ms), "test guest: the host closed the channel",
                        std::runtime_error);
-  CHECK(registry.find(uuid) == nullptr);
+  CHECK(h.registry.find(uuid) == nullptr);
   CHECK(stopped == std::vector<std::string>{"late"});
-
-  monitor.stop();
-  registry.stop_all();
-  io.run_for(50ms);
 }
 
 TEST_CASE("a vsock peer's CID is checked against libvirt when it connects, not only against "
           "past events") {
-  boost::asio::io_context io;
-  LibvirtEventLoop loop(io);
-  SessionConfig config;
-  const auto events = probe_event_table();
-  HostPaths paths;
-  paths.libvirt_qemu_run_dir = temp_dir();
-  DomainRegistry registry(io.get_executor(), config, events, paths);
-  LibvirtMonitor monitor(io.get_executor(), "test:///default", "org.perfkvm.0", registry);
-  CHECK(monitor.domain_for_cid(77) == nullptr);  // not connected yet
-  monitor.start();
-  io.run_for(1100ms);  // past the minimum time between two re-listings
-  REQUIRE(monitor.connected());
+  MonitoredRegistry h;
+  CHECK(h.monitor.domain_for_cid(77) == nullptr);  // not connected yet
+  h.monitor.start();
+  h.io.run_for(1100ms);  // past the minimum time between two re-listings
+  REQUIRE(h.monitor.connected());
 
   const std::string uuid = "2d0c4a1e-55aa-4c3b-9e61-7f00000000bb";
   const auto admin = open("test:///default");
@@ -230,21 +233,17 @@ TEST_CASE("a vsock peer's CID is checked against libvirt when it connects, not o
   DomainPtr domain(
       virDomainCreateXML(admin.get(), vsock_domain_xml("quick", uuid, 77).c_str(), 0));
   REQUIRE_MESSAGE(domain, libvirt_error());
-  CHECK(registry.find_by_cid(77) == nullptr);
-  const auto found = monitor.domain_for_cid(77);
+  CHECK(h.registry.find_by_cid(77) == nullptr);
+  const auto found = h.monitor.domain_for_cid(77);
   REQUIRE(found);
   CHECK(found->name == "quick");
 
   // Destroyed, the event again not dispatched: the CID is nobody's any more.
   REQUIRE(virDomainDestroy(domain.get()) == 0);
-  CHECK(registry.find_by_cid(77) != nullptr);
-  CHECK(monitor.domain_for_cid(77) == nullptr);
-  CHECK(registry.find(uuid) == nullptr);
-  CHECK(monitor.domain_for_cid(4242) == nullptr);
-
-  monitor.stop();
-  registry.stop_all();
-  io.run_for(50ms);
+  CHECK(h.registry.find_by_cid(77) != nullptr);
+  CHECK(h.monitor.domain_for_cid(77) == nullptr);
+  CHECK(h.registry.find(uuid) == nullptr);
+  CHECK(h.monitor.domain_for_cid(4242) == nullptr);
 }
 
 TEST_CASE("perfkvm-host stat counts a domain's vCPU threads from the host") {

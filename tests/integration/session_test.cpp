@@ -43,6 +43,16 @@ struct Harness {
     return context;
   }
 
+  // A domain with vCPU threads of its own, which the test makes exit by destroying them; the
+  // domain still resolves to the threads it had, as a destroyed domain's stale view would.
+  std::pair<std::shared_ptr<DomainContext>, std::unique_ptr<FakeVcpus>> domain_with_own_threads(
+      const std::string& name) {
+    auto context = domain(name);
+    auto own = std::make_unique<FakeVcpus>(2);
+    context->resolve_threads = [resolution = own->resolution()] { return resolution; };
+    return {std::move(context), std::move(own)};
+  }
+
   // A channel to `domain`: the host end served by a ChannelConnection, the guest end returned.
   std::pair<std::shared_ptr<ChannelConnection>, std::unique_ptr<TestGuest>> connect(
       std::shared_ptr<DomainContext> context, int buffer_bytes = 0) {
@@ -403,10 +413,7 @@ TEST_CASE("starts beyond the channel's rate wait their turn; none is lost") {
 
 TEST_CASE("a vCPU thread that exits mid-count ends its series; the report still comes") {
   Harness h;
-  auto context = h.domain("web1");
-  auto vcpus = std::make_shared<FakeVcpus>(2);
-  const auto resolution = vcpus->resolution();
-  context->resolve_threads = [resolution] { return resolution; };
+  auto [context, vcpus] = h.domain_with_own_threads("web1");
   auto [connection, guest] = h.connect(context);
   guest->send(hello());
   guest->receive_until<Welcome>();
@@ -490,10 +497,7 @@ TEST_CASE("oversized frames and over-long messages are answered within the proto
 
 TEST_CASE("a domain whose vCPU threads all exit ends the request with domain-stopped") {
   Harness h;
-  auto context = h.domain("web1");
-  auto vcpus = std::make_shared<FakeVcpus>(2);
-  const auto resolution = vcpus->resolution();
-  context->resolve_threads = [resolution] { return resolution; };
+  auto [context, vcpus] = h.domain_with_own_threads("web1");
   auto [connection, guest] = h.connect(context);
   guest->send(hello());
   guest->receive_until<Welcome>();
