@@ -27,6 +27,7 @@ STATIC_TARGETS = {
     "perfkvm": "guest-agent/perfkvm",
     "vsock_test_host": "tests/e2e/vsock_test_host",
     "e2e_spin": "tests/e2e/e2e_spin",
+    "host_pmu_probe": "tests/common/host_pmu_probe",  # the PMU probe, inside the guest
 }
 _started = time.monotonic()
 
@@ -190,10 +191,46 @@ def build_guest_image(cache_dir, programs):
     """Kernel + initramfs, cached by build-guest.sh; returns the image directory."""
     started = time.monotonic()
     result = run([str(HERE / "build-guest.sh"), str(cache_dir), str(programs["perfkvm"]),
-                  str(programs["vsock_test_host"]), str(programs["e2e_spin"])], timeout=900)
+                  str(programs["vsock_test_host"]), str(programs["e2e_spin"]),
+                  str(programs["host_pmu_probe"])], timeout=900)
     image = Path(result.stdout.strip().splitlines()[-1])
     log(f"guest image {image.name} ({time.monotonic() - started:.1f} s)")
     return image
+
+
+# ---- the PMU probe --------------------------------------------------------------------------
+
+@dataclass
+class Pmu:
+    """What tests/common/host_pmu.hpp found (host_pmu_probe --json): whether cycles and
+    instructions count on a busy thread, and which hardware events open, per perf name
+    ("cycles", "bus-cycles", "cycles:G", "instructions:H", ...)."""
+    present: bool
+    describe: str
+    events: dict
+
+    def opens(self, name):
+        return self.events[name]["opens"]
+
+    def branch(self, with_pmu, without):
+        """The sentence a scenario prints for the branch it takes."""
+        return f"{self.describe}: {with_pmu if self.present else without}"
+
+
+def parse_pmu_probe(text, where):
+    try:
+        probe = json.loads(text.strip().splitlines()[-1])
+        return Pmu(probe["present"], probe["describe"], probe["events"])
+    except (IndexError, ValueError, KeyError) as error:
+        raise Failure(f"host_pmu_probe {where} printed no probe ({error}): {text!r}")
+
+
+def host_pmu(build_dir):
+    """The shared PMU probe run on the host (the same code the C++ tests call)."""
+    probe = Path(build_dir) / "tests" / "common" / "host_pmu_probe"
+    pmu = parse_pmu_probe(run([str(probe), "--json"]).stdout, "on the host")
+    log(f"host PMU probe: {pmu.describe}")
+    return pmu
 
 
 # ---- libvirt --------------------------------------------------------------------------------
@@ -479,17 +516,17 @@ class Hostd:
 # ---- perf on the host -----------------------------------------------------------------------
 
 class HostPerf:
-    """`perf stat -e task-clock --per-thread -t TIDS` from start() until stop(): an independent
-    count of the same vCPU threads, by another program."""
+    """`perf stat -e EVENTS --per-thread -t TIDS` from start() until stop(): an independent
+    count of the same vCPU threads, by another program (perf as the oracle)."""
 
-    def __init__(self, lab, tids):
-        self.lab, self.tids = lab, tids
+    def __init__(self, lab, tids, events=("task-clock",)):
+        self.lab, self.tids, self.events = lab, tids, list(events)
         if not shutil.which("perf"):
             raise Failure("perf is not installed (Debian package linux-perf)")
 
     def start(self):
         self.process = subprocess.Popen(
-            ["perf", "stat", "-x", ",", "-e", "task-clock", "--per-thread", "-t",
+            ["perf", "stat", "-x", ",", "-e", ",".join(self.events), "--per-thread", "-t",
              ",".join(map(str, self.tids))],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.lab.track_process(self.process.pid, "perf")
@@ -500,21 +537,23 @@ class HostPerf:
         self.started_at = time.monotonic()
 
     def stop(self):
-        """{tid: task-clock ms}, and the window's wall time (an upper bound of perf's)."""
+        """{event: {tid: value}} (task-clock in ms, as perf prints it), and the window's wall
+        time (an upper bound of perf's)."""
         self.process.send_signal(signal.SIGINT)
         _, err = self.process.communicate(timeout=10)
         self.lab.untrack_process(self.process.pid)
         window = time.monotonic() - self.started_at + 0.3
-        counts = {}
+        counts = {event: {} for event in self.events}
         for line in err.splitlines():
             fields = line.split(",")
-            # "CPU 1/TCG-1234,1990.12,msec,task-clock,..."
-            if len(fields) > 3 and fields[3] == "task-clock":
+            # "CPU 1/TCG-1234,1990.12,msec,task-clock,..." / "CPU 1/TCG-1234,123456,,cycles:H,..."
+            if len(fields) > 3 and fields[3] in counts:
                 match = re.search(r"-(\d+)$", fields[0])
                 if match and fields[1] not in ("", "<not counted>", "<not supported>"):
-                    counts[int(match.group(1))] = float(fields[1])
-        if not counts:
-            raise Failure(f"no per-thread task-clock in perf's output:\n{err}")
+                    counts[fields[3]][int(match.group(1))] = float(fields[1])
+        missing = [event for event, values in counts.items() if not values]
+        if missing:
+            raise Failure(f"no per-thread {', '.join(missing)} in perf's output:\n{err}")
         return counts, window
 
 

@@ -17,6 +17,8 @@ class Line:
     text: str                     # the value as printed ("<not supported>", "1,990.12")
     vcpu: Optional[int] = None
     time: Optional[float] = None  # interval lines: seconds since counting started
+    metric: str = ""              # human: what follows '#' ("1.23  insn per cycle")
+    percent: Optional[float] = None  # the share of time counted, where under 100 %: "(62.50%)"
 
 
 @dataclass
@@ -35,6 +37,13 @@ class Output:
                     raise Failure(f"{event}{'' if vcpu is None else f' vCPU{vcpu}'} is "
                                   f"{line.text}, expected a count")
                 return line.value
+        raise Failure(f"no {event}{'' if vcpu is None else f' vCPU{vcpu}'} line in the report")
+
+    def line(self, event, vcpu=None):
+        """The report line of event (for one vCPU with -A); Failure if absent."""
+        for line in self.lines:
+            if line.event == event and line.vcpu == vcpu:
+                return line
         raise Failure(f"no {event}{'' if vcpu is None else f' vCPU{vcpu}'} line in the report")
 
     def vcpus(self):
@@ -78,6 +87,11 @@ def parse_human(text):
         line = Line(match["event"], _number(match["count"]), match["count"],
                     int(match["vcpu"]) if match["vcpu"] else None,
                     float(match["time"]) if match["time"] else None)
+        rest = raw[match.end():]
+        metric = re.search(r"#\s*(.*?)\s*(?:\(\d+\.\d+%\)|\(ended\)|$)", rest)
+        line.metric = metric.group(1) if metric else ""
+        percent = re.search(r"\((\d+\.\d+)%\)", rest)
+        line.percent = float(percent.group(1)) if percent else None
         (out.intervals if line.time is not None else out.lines).append(line)
     return out
 
@@ -95,6 +109,10 @@ def parse_json(text):
         value = obj["counter-value"]
         line = Line(obj["event"], _number(value), value,
                     int(obj["vcpu"]) if "vcpu" in obj else None, obj.get("interval"))
+        if obj.get("metric-unit"):
+            line.metric = f"{obj['metric-value']} {obj['metric-unit']}"
+        if obj.get("pcnt-running", 100) < 100:
+            line.percent = float(obj["pcnt-running"])
         (out.intervals if line.time is not None else out.lines).append(line)
     return out
 

@@ -12,10 +12,15 @@ import time
 from pathlib import Path
 
 import reports
-from lab import Domain, Failure, HostPerf, Hostd, run, wait_until
+from lab import Domain, Failure, HostPerf, Hostd, host_pmu, parse_pmu_probe, run, wait_until
 
 LEASE_MS = 2000  # hostd's --lease for this suite: scenario 6 waits for it to expire
 BUSY_S = 2.0     # the busy loop of scenario 1
+# The lowest clock a busy host CPU plausibly runs at (frequency scaling, a throttled or shared
+# core), in cycles per ms of the thread's run time: hardware bounds below are multiples of it.
+MIN_CYCLES_PER_MS = 0.4e6
+HARDWARE_EVENTS = ["cycles", "instructions", "cache-references", "cache-misses", "branches",
+                   "branch-misses", "bus-cycles", "ref-cycles"]  # perf's generic ones
 
 
 def expect(condition, message):
@@ -43,6 +48,9 @@ class Context:
         self.domains = {}
         self.busy_result = None  # scenario 1's run, cross-checked by scenario 4
         self.host_perf = None
+        # Machines differ: whether hardware events count here comes from the shared probe,
+        # and every hardware expectation below from it.
+        self.pmu = host_pmu(lab.build_dir)
 
     def start_hostd(self, log_name):
         self.hostd = Hostd(self.lab, self.hostd_binary, log_name,
@@ -133,25 +141,51 @@ def busy_vcpu(ctx):
            f"vCPU1 task-clock {busy:.0f} ms exceeds the counting window {elapsed_ms:.0f} ms")
     # vCPU0 idles (timer ticks, perfkvm itself): 5-10 % of a core, against ~100 % for vCPU1.
     expect(busy >= 3 * idle, f"vCPU1 {busy:.0f} ms is not >> vCPU0 {idle:.0f} ms")
-    # No PMU here: every hardware event is <not supported>, every software event a number.
     hardware = {"cycles", "instructions", "branches", "branch-misses"}
-    for line in output.lines:
-        if line.event in hardware:
-            expect(line.text == "<not supported>",
-                   f"{line.event} vCPU{line.vcpu} printed {line.text!r}, expected <not supported>")
-        else:
-            expect(line.value is not None, f"{line.event} vCPU{line.vcpu}: {line.text}")
     seen = {line.event for line in output.lines}
     expect(hardware <= seen, f"hardware events missing from the report: {hardware - seen}")
-    return (f"vCPU1 {busy:.0f} ms, vCPU0 {idle:.0f} ms of {elapsed_ms:.0f} ms; "
-            f"cycles <not supported>; exit status 7")
+    for line in output.lines:
+        if line.event not in hardware:
+            expect(line.value is not None, f"{line.event} vCPU{line.vcpu}: {line.text}")
+        elif not ctx.pmu.opens(line.event):
+            expect(line.text == "<not supported>",
+                   f"{line.event} vCPU{line.vcpu} printed {line.text!r}, but this host cannot "
+                   f"count it ({ctx.pmu.describe}): expected <not supported>")
+        else:
+            expect(line.value is not None,
+                   f"{line.event} vCPU{line.vcpu} printed {line.text!r}, but this host counts "
+                   f"it ({ctx.pmu.describe})")
+    if not ctx.pmu.present:
+        return (f"vCPU1 {busy:.0f} ms, vCPU0 {idle:.0f} ms of {elapsed_ms:.0f} ms; exit status 7; "
+                + ctx.pmu.branch("", "hardware events <not supported>"))
+    cycles, idle_cycles = output.value("cycles", 1), output.value("cycles", 0)
+    # The vCPU thread ran >= 60 % of BUSY_S (checked above) at >= MIN_CYCLES_PER_MS: a count
+    # from the wrong thread (the idle vCPU 0) or of nothing stays far below it.
+    low = MIN_CYCLES_PER_MS * 0.6 * BUSY_S * 1000
+    expect(cycles >= low, f"vCPU1 cycles {cycles:,.0f} for a {BUSY_S} s busy loop, expected "
+                          f">= {low:,.0f}")
+    expect(cycles >= 3 * idle_cycles, f"vCPU1 cycles {cycles:,.0f} not >> vCPU0 {idle_cycles:,.0f}")
+    expect(output.value("instructions", 1) > 0, "vCPU1 instructions: none counted")
+    # perf's derived metrics: GHz from cycles over task-clock, IPC from instructions over
+    # cycles. A busy loop of TCG-translated code retires 0.05..8 instructions a cycle on any
+    # x86 core (8 is above the widest retire width).
+    ghz = re.match(r"([\d.]+)\s+GHz$", output.line("cycles", 1).metric)
+    expect(ghz and 0.2 <= float(ghz.group(1)) <= 8,
+           f"vCPU1 cycles line: metric {output.line('cycles', 1).metric!r}, expected 0.2..8 GHz")
+    ipc = re.match(r"([\d.]+)\s+insn per cycle$", output.line("instructions", 1).metric)
+    expect(ipc and 0.05 <= float(ipc.group(1)) <= 8,
+           f"vCPU1 instructions line: metric {output.line('instructions', 1).metric!r}, "
+           "expected 0.05..8 insn per cycle")
+    return (f"vCPU1 {busy:.0f} ms, vCPU0 {idle:.0f} ms of {elapsed_ms:.0f} ms; exit status 7; "
+            + ctx.pmu.branch(f"vCPU1 {cycles:,.0f} cycles ({ghz.group(1)} GHz, IPC "
+                             f"{ipc.group(1)}) vs vCPU0 {idle_cycles:,.0f}", ""))
 
 
 def cross_check(ctx):
     expect(ctx.busy_result is not None, "scenario 1 did not run")
     hostd_ms = ctx.busy_output.value("task-clock", 1)
     duration_ms = ctx.busy_output.elapsed * 1000
-    perf_ms = ctx.host_counts.get(ctx.tids[1])
+    perf_ms = ctx.host_counts["task-clock"].get(ctx.tids[1])
     expect(perf_ms is not None, f"perf stat has no count for tid {ctx.tids[1]}: {ctx.host_counts}")
     window_ms = ctx.host_window * 1000
     extra_ms = max(window_ms - duration_ms, 0)
@@ -173,6 +207,104 @@ def cross_check(ctx):
     return (f"vCPU1: hostd {hostd_ms:.0f} ms, perf stat -t {perf_ms:.0f} ms, virsh domstats "
             f"{virsh_ms:.0f} ms (windows: hostd {duration_ms:.0f}, perf <= {window_ms:.0f}, "
             f"virsh {virsh_window_ms:.0f} ms)")
+
+
+# ---- 11: hardware events: perfkvm list, --mode all against perf, multiplexing --------------------
+
+def _contained(hostd, perf, perf_task_ms, hostd_task_ms):
+    """perf counted the same thread over a window that contains hostd's: hostd's count is at
+    most perf's (+2 % and a few µs of cycles for when each read), and at least perf's minus what
+    the thread did in the extra window: its extra run time (task-clock, measured by both) at
+    up to 1.5x the rate perf saw (frequency varies), -2 %."""
+    rate = perf / perf_task_ms if perf_task_ms > 0 else 0
+    extra_ms = max(perf_task_ms - hostd_task_ms, 0)
+    return perf * 0.98 - 1.5 * rate * extra_ms, perf * 1.02 + 1e5
+
+
+def hardware_events(ctx):
+    guest = ctx.domains["perfkvm-e2e-a"].control()
+    pmu = ctx.pmu
+    # What hostd tells the guest (welcome / events): perfkvm list against the real hostd.
+    listing = perfkvm(guest, "list")
+    expect_status(listing, 0, "perfkvm list")
+    for event, perf_name in (("cpu-cycles OR cycles", "cycles"), ("instructions", "instructions")):
+        line = next((text for text in listing.out.splitlines()
+                     if text.strip().startswith(event + " ")), None)
+        expect(line and "[Hardware event]" in line, f"perfkvm list has no {event} line:\n"
+                                                    f"{listing.out}")
+        supported = "<not supported>" not in line
+        expect(supported == pmu.opens(perf_name),
+               f"perfkvm list shows {line.strip()!r}, but this host "
+               f"{'counts' if pmu.opens(perf_name) else 'cannot count'} {perf_name} "
+               f"({pmu.describe})")
+
+    # More hardware counters than any PMU has at once (8 events x guest and host = 16): the
+    # kernel multiplexes them, perfkvm scales each by time_enabled / time_running as perf does
+    # and prints the share it ran; what the host cannot count is <not supported> on its own.
+    events = ",".join(["task-clock"] + HARDWARE_EVENTS)
+    result = perfkvm(guest, f"-A --mode all -e {events} -p 'e2e_spin 1 1'")
+    expect_status(result, 0, "perfkvm --mode all with every hardware event")
+    output = reports.parse_human(result.err)
+    counted = 0
+    for event in HARDWARE_EVENTS:
+        for scoped in (f"{event}:G", f"{event}:H"):
+            line = output.line(scoped, 1)
+            if pmu.opens(scoped):
+                counted += 1
+                expect(line.value is not None, f"{scoped} vCPU1 printed {line.text!r}, but this "
+                                               f"host counts it ({pmu.describe})")
+            else:
+                expect(line.text == "<not supported>",
+                       f"{scoped} vCPU1 printed {line.text!r}, but this host cannot count it "
+                       f"({pmu.describe}): expected <not supported>")
+    expect(output.value("task-clock", 1) >= 500, "task-clock vCPU1 < 500 ms for a 1 s spin "
+                                                 "beside the hardware events")
+    if not pmu.present:
+        return pmu.branch("", "perfkvm list and 16 hardware columns (--mode all) all "
+                              "<not supported>, task-clock counted beside them")
+
+    # --mode all against perf stat -e cycles:G,cycles:H -t TID on the same thread, same window.
+    tid = ctx.domains["perfkvm-e2e-a"].vcpu_tids()[1]
+    oracle = HostPerf(ctx.lab, [tid], ["task-clock", "cycles:G", "cycles:H"])
+    oracle.start()
+    scoped = perfkvm(guest, f"-A --mode all -e task-clock,cycles -p 'e2e_spin {BUSY_S} 1'")
+    perf_counts, _ = oracle.stop()
+    expect_status(scoped, 0, "perfkvm --mode all -e task-clock,cycles")
+    scoped_output = reports.parse_human(scoped.err)
+    hostd_task, perf_task = scoped_output.value("task-clock", 1), perf_counts["task-clock"][tid]
+    perf_host = perf_counts["cycles:H"][tid]
+    expect(perf_host >= MIN_CYCLES_PER_MS * 0.6 * BUSY_S * 1000,
+           f"perf stat -t {tid} itself saw only {perf_host:,.0f} cycles:H for a {BUSY_S} s spin")
+    figures = []
+    for column in ("cycles:G", "cycles:H"):
+        hostd, perf = scoped_output.value(column, 1), perf_counts[column].get(tid, 0.0)
+        low, high = _contained(hostd, perf, perf_task, hostd_task)
+        expect(low <= hostd <= high,
+               f"{column} vCPU1: hostd {hostd:,.0f}, perf stat -t {tid} {perf:,.0f}; expected "
+               f"{max(low, 0):,.0f}..{high:,.0f} (task-clock: hostd {hostd_task:.0f} ms, perf "
+               f"{perf_task:.0f} ms)")
+        figures.append(f"{column} hostd {hostd:,.0f} / perf {perf:,.0f}")
+
+    # Multiplexed: with more counters than the PMU (no x86 PMU has 12 at once), at least one
+    # hardware line ran part of the time, and the scaled count estimates the whole: cycles:H per
+    # ms of task-clock matches the unmultiplexed rate perf just saw. An unscaled count would be
+    # low by the share printed, which the check catches whenever that share is under 60 %.
+    multiplexed = [line for line in output.lines
+                   if line.vcpu == 1 and line.value is not None and line.percent is not None
+                   and line.percent < 100 and line.event.split(":")[0] in HARDWARE_EVENTS]
+    if counted > 12:
+        expect(multiplexed, f"{counted} hardware counters on one thread, yet no line shows a "
+                            f"share under 100 %:\n{result.err}")
+    perf_rate = perf_host / perf_task
+    cycles_host = output.line("cycles:H", 1)
+    rate = cycles_host.value / output.value("task-clock", 1)
+    expect(0.6 * perf_rate <= rate <= 1.6 * perf_rate,
+           f"cycles:H vCPU1 {cycles_host.value:,.0f} over {output.value('task-clock', 1):.0f} ms "
+           f"(ran {cycles_host.percent or 100:.2f} %): {rate:,.0f} cycles/ms, perf's unmultiplexed "
+           f"rate {perf_rate:,.0f}; expected 0.6..1.6x (scaled)")
+    return pmu.branch(f"perfkvm list supported; {'; '.join(figures)}; {counted} of 16 columns "
+                      f"counted, {len(multiplexed)} multiplexed, cycles:H scaled to "
+                      f"{rate / perf_rate:.2f}x perf's rate", "")
 
 
 # ---- 2: interval samples -------------------------------------------------------------------------
@@ -233,8 +365,21 @@ def vcpu_selection(ctx):
     vcpu0 = output.value("task-clock", 0)
     # An idle vCPU uses 5-10 % of a core; 40 % of the spin would mean vCPU 1 leaked in.
     expect(vcpu0 <= 400, f"--vcpu 0: {vcpu0:.0f} ms while only vCPU 1 was busy")
-    # And the total without -A is vCPU 0 only, too.
-    return f"--cpu 2: vCPU1 only, {cpu2:.0f} ms; --vcpu 0: vCPU0 only, {vcpu0:.0f} ms"
+    # And the total without -A is vCPU 0 only, too: against the whole VM's total in the same
+    # situation, which holds the spin.
+    result = perfkvm(guest, "--vcpu 0 -j -e task-clock -p 'e2e_spin 1 1'")
+    expect_status(result, 0, "perfkvm --vcpu 0 without -A")
+    output = reports.parse_json(result.err)
+    expect(output.vcpus() == [], f"without -A: per-vCPU lines for {output.vcpus()}")
+    total0 = output.value("task-clock")
+    expect(total0 <= 400, f"--vcpu 0 without -A: total {total0:.0f} ms while only vCPU 1 was busy")
+    result = perfkvm(guest, "-j -e task-clock -p 'e2e_spin 1 1'")
+    expect_status(result, 0, "perfkvm (all vCPUs) without -A")
+    whole = reports.parse_json(result.err).value("task-clock")
+    expect(whole >= 500 + total0, f"all vCPUs without -A: total {whole:.0f} ms, expected the 1 s "
+                                  f"spin (>= 500 ms) on top of vCPU 0's {total0:.0f} ms")
+    return (f"--cpu 2: vCPU1 only, {cpu2:.0f} ms; --vcpu 0: vCPU0 only, {vcpu0:.0f} ms "
+            f"(total {total0:.0f} ms; all vCPUs {whole:.0f} ms)")
 
 
 # ---- 6: kill -9 of the guest's perfkvm -----------------------------------------------------------
@@ -353,9 +498,19 @@ def vsock_loopback(ctx):
            f"spinning thread: {spinner:.0f} ms of {elapsed_ms:.0f} ms, expected >= 50 %")
     expect(spinner <= elapsed_ms * 1.02 + 10, f"spinning thread {spinner:.0f} ms > window")
     expect(sleeper <= 0.1 * spinner, f"sleeping thread {sleeper:.0f} ms vs spinner {spinner:.0f}")
+    # vsock_test_host counts the guest's own threads with the guest's perf_event_open: what it
+    # can count is the guest's PMU (none under TCG; a vPMU under KVM may have one), probed there.
+    probe = guest.run("host_pmu_probe --json")
+    expect_status(probe, 0, "host_pmu_probe in the guest")
+    guest_pmu = parse_pmu_probe(probe.out, "in the guest")
     cycles = [line.text for line in output.lines if line.event == "cycles"]
-    expect(cycles and all(text == "<not supported>" for text in cycles),
-           f"cycles in the guest (no PMU under TCG): {cycles}")
+    expect(len(cycles) == 2, f"cycles lines in the guest's report: {cycles}")
+    if guest_pmu.opens("cycles"):
+        expect(all(text not in reports.NOT_COUNTED for text in cycles),
+               f"the guest can count cycles ({guest_pmu.describe}), vsock_test_host printed {cycles}")
+    else:
+        expect(all(text == "<not supported>" for text in cycles),
+               f"the guest cannot count cycles ({guest_pmu.describe}), yet: {cycles}")
     expect("vsock CID 1" in host_log and "request 1" in host_log,
            f"vsock_test_host's log shows no vsock session:\n{host_log}")
     expect_status(host_side, 0, "vsock_test_host")
@@ -368,7 +523,8 @@ def vsock_loopback(ctx):
     expect("CID 1, which is no running domain's: refused" in refused_log,
            f"vsock_test_host --cid 7 did not refuse CID 1:\n{refused_log}")
     return (f"perfkvm --vsock 1:9999: spinner {spinner:.0f} ms, sleeper {sleeper:.0f} ms of "
-            f"{elapsed_ms:.0f} ms; a CID of no domain is refused")
+            f"{elapsed_ms:.0f} ms; a CID of no domain is refused; in the guest "
+            + guest_pmu.branch("cycles counted", "cycles <not supported>"))
 
 
 # ---- 9: perfkvm-host xml: the channel hot-unplugged and hot-plugged (--live), no reboot -----------
@@ -456,6 +612,7 @@ SCENARIOS = [
     ("5a", "hostd started before the domain: lifecycle event", hostd_before_domain),
     ("1", "busy loop on vCPU 1, -A", busy_vcpu),
     ("4", "cross-check with perf stat -t and virsh domstats", cross_check),
+    ("11", "hardware events: perfkvm list, --mode all vs perf, multiplexing", hardware_events),
     ("2", "-i 200: samples", intervals),
     ("3", "--cpu 2 and --vcpu 0", vcpu_selection),
     ("6", "kill -9 of the guest's perfkvm", killed_guest_agent),

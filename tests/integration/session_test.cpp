@@ -13,6 +13,7 @@
 #include "host-agent/session/channel_connection.hpp"
 #include "host-agent/session/event_table.hpp"
 #include "test_guest.hpp"
+#include "tests/common/host_pmu.hpp"
 
 using namespace perfkvm;
 using namespace perfkvm::host;
@@ -110,10 +111,26 @@ TEST_CASE("a full session: hello, start, samples, stop, report") {
   CHECK(welcome.events.size() == event_catalogue().size());
   CHECK(welcome.limits.lease_ms == 400);
 
+  // welcome says which events this host counts: the hardware ones as the PMU probe found them.
+  const bool pmu = test::host_pmu().present();
+  const std::string branch = pmu ? ": hardware events supported, cycles counted"
+                                 : ": hardware events not-supported";
+  MESSAGE(test::host_pmu().describe() << branch);
+  for (const auto& event : welcome.events) {
+    CAPTURE(event.name);
+    if (event.kind != protocol::EventKind::hardware) {
+      CHECK(event.status == protocol::Availability::supported);
+    } else if (event.name == "cpu-cycles" || event.name == "instructions") {
+      CHECK(event.status ==
+            (pmu ? protocol::Availability::supported : protocol::Availability::not_supported));
+    }
+  }
+
   guest->send(start(1, {"task-clock", "context-switches", "cycles"}, 50));
   const auto started = guest->receive_until<Started>();
   REQUIRE(started.columns.size() == 3);
   CHECK(started.columns[0].status == ColumnStatus::counted);
+  CHECK(started.columns[2].status == (pmu ? ColumnStatus::counted : ColumnStatus::not_supported));
   CHECK(started.vcpus == std::vector<std::uint32_t>{0, 1});
   CHECK(connection->counting());
   CHECK(connection->open_counter_fds() > 0);

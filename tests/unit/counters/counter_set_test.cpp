@@ -1,6 +1,7 @@
 // CounterSet on real threads of this process named like QEMU vCPU threads. Software events
 // count per thread on every Linux host; whether hardware events can be counted depends on the
-// host's PMU, so those expectations come from asking perf_event_open directly.
+// host's PMU, so those expectations come from the shared probe (tests/common/host_pmu.hpp),
+// and each such test prints the branch it took.
 //
 // Note: for a per-thread counter, time_enabled and time_running only advance while the thread
 // is on a CPU; a thread blocked since enable() reads [0, 0, 0]. So every thread here runs a
@@ -9,7 +10,6 @@
 
 #include <doctest/doctest.h>
 #include <linux/perf_event.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/common/host_pmu.hpp"
 #include "vcpu_thread.hpp"
 
 namespace {
@@ -37,6 +38,7 @@ using perfkvm::protocol::EventInfo;
 using perfkvm::protocol::Scope;
 using perfkvm::protocol::StartMode;
 using perfkvm::protocol::VcpuStatus;
+using perfkvm::test::host_pmu;
 using perfkvm::test::spin_cpu;
 using perfkvm::test::VcpuThread;
 
@@ -54,21 +56,6 @@ std::vector<CounterColumn> columns_for(std::initializer_list<std::string_view> n
     events.push_back(e);
   }
   return plan_columns(events, mode);
-}
-
-// Whether the kernel counts `name` on thread `tid`, asked without the code under test.
-bool kernel_counts(std::string_view name, pid_t tid) {
-  const EventInfo* e = perfkvm::protocol::find_event(name);
-  REQUIRE(e != nullptr);
-  perf_event_attr attr{};
-  attr.size = sizeof(attr);
-  attr.type = e->perf_type;
-  attr.config = e->perf_config;
-  attr.disabled = 1;
-  const long fd = syscall(SYS_perf_event_open, &attr, tid, -1, -1, PERF_FLAG_FD_CLOEXEC);
-  if (fd < 0) return false;
-  close(static_cast<int>(fd));
-  return true;
 }
 
 std::uint64_t value(const Cell& cell) {
@@ -162,10 +149,13 @@ TEST_CASE("CounterSet: a busy vCPU thread counts far more task-clock than a slee
   CHECK(columns[1].status == ColumnStatus::counted);
   CHECK(columns[2].event == "cpu-cycles");
   CHECK(columns[2].scope == Scope::all);
-  if (kernel_counts("cycles", busy.tid())) {
-    MESSAGE("this host has a hardware PMU: cpu-cycles is counted");
+  const bool pmu = host_pmu().present();
+  if (pmu) {
+    MESSAGE(host_pmu().describe() << ": cpu-cycles counted, the busy thread's >> the sleeper's");
     CHECK(columns[2].status == ColumnStatus::counted);
+    CHECK(columns[2].reason.empty());
   } else {
+    MESSAGE(host_pmu().describe() << ": cpu-cycles <not supported>, no cells");
     CHECK(columns[2].status == ColumnStatus::not_supported);
     CHECK(columns[2].reason.find("no hardware PMU event") != std::string::npos);
   }
@@ -191,7 +181,18 @@ TEST_CASE("CounterSet: a busy vCPU thread counts far more task-clock than a slee
   CHECK(busy_ns > 5 * sleeper_ns);
   // The sleeper switched out at least once (its sleep); the counter saw it.
   CHECK(value(reading.vcpus[0].counts[1]) >= 1);
-  if (columns[2].status != ColumnStatus::counted) {
+  if (pmu) {
+    // 300 ms of spinning at any clock a host CPU runs at (>= 0.4 GHz, loose for frequency
+    // scaling and a loaded host: checked against the thread's own task-clock), against a
+    // thread that slept 100 ms and ran only to wake up.
+    const auto busy_cycles = value(reading.vcpus[1].counts[2]);
+    const auto sleeper_cycles = value(reading.vcpus[0].counts[2]);
+    CAPTURE(busy_cycles);
+    CAPTURE(sleeper_cycles);
+    CHECK(static_cast<double>(busy_cycles) >= 0.4 * static_cast<double>(busy_ns));
+    CHECK(busy_cycles > 5 * sleeper_cycles);
+    CHECK(value(reading.totals[2]) == busy_cycles + sleeper_cycles);
+  } else {
     CHECK_FALSE(reading.totals[2].has_value());
     CHECK_FALSE(reading.vcpus[1].counts[2].has_value());
   }
@@ -325,13 +326,21 @@ TEST_CASE("CounterSet: mode both gives guest and host columns; counted threads d
   // Counted on vCPU 0 even though vCPU 1's thread is gone.
   CHECK(columns[2].status == ColumnStatus::counted);
   CHECK(columns[2].reason.empty());
+  // Whether instructions:G / instructions:H open, and what they count on a thread that never
+  // enters a guest, is the kernel's and the CPU vendor's call: the probe asked it the same way.
+  const auto& guest_probe = host_pmu().event("instructions:G");
+  const auto& host_probe = host_pmu().event("instructions:H");
+  MESSAGE(host_pmu().describe() << "; instructions:G " << (guest_probe.opens ? "opens" : "fails")
+                                << " (" << guest_probe.count << "), instructions:H "
+                                << (host_probe.opens ? "opens" : "fails") << " ("
+                                << host_probe.count << ")");
+  CHECK(columns[0].status == (guest_probe.opens ? ColumnStatus::counted : ColumnStatus::not_supported));
+  CHECK(columns[1].status == (host_probe.opens ? ColumnStatus::counted : ColumnStatus::not_supported));
   for (const auto& column : {columns[0], columns[1]}) {
     CAPTURE(to_string(column.scope));
-    if (column.status != ColumnStatus::counted) {
-      // The host's reason wins over vCPU 1's ESRCH.
-      CHECK(column.status == ColumnStatus::not_supported);
-      CHECK_FALSE(column.reason.empty());
-    }
+    // Counted: no reason. Not: the host's reason, which wins over vCPU 1's ESRCH.
+    CHECK(column.reason.empty() == (column.status == ColumnStatus::counted));
+    CHECK(column.reason.find("ESRCH") == std::string::npos);
   }
   set.enable();
   vcpu.run([] { spin_cpu(10ms); });
@@ -340,6 +349,20 @@ TEST_CASE("CounterSet: mode both gives guest and host columns; counted threads d
   check_ran(reading.vcpus[0], set);
   CHECK(reading.vcpus[1].status == VcpuStatus::ended);
   CHECK(reading.totals[2] == reading.vcpus[0].counts[2]);
+  if (columns[1].status == ColumnStatus::counted) {
+    // A thread outside any guest runs in host mode only: :H counts its 10 ms of spinning.
+    CHECK(value(reading.vcpus[0].counts[1]) > 0);
+    CHECK(value(reading.totals[1]) == value(reading.vcpus[0].counts[1]));
+  }
+  if (columns[0].status == ColumnStatus::counted) {
+    // :G counts what the probe's :G counted on its busy thread: nothing (Intel) or, where the
+    // vendor ignores Guest-Only outside SVM, the thread's instructions.
+    if (guest_probe.count == 0) {
+      CHECK(value(reading.vcpus[0].counts[0]) == 0);
+    } else {
+      CHECK(value(reading.vcpus[0].counts[0]) > 0);
+    }
+  }
 }
 
 TEST_CASE("CounterSet: fds are accounted for and all closed with the set") {

@@ -1,0 +1,198 @@
+#include "tests/common/host_pmu.hpp"
+
+#include <linux/perf_event.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <future>
+#include <stdexcept>
+#include <thread>
+
+#include "util/unique_fd.hpp"
+
+namespace perfkvm::test {
+namespace {
+
+struct GenericHardwareEvent {
+  const char* name;
+  std::uint64_t config;
+};
+
+// The kernel's generic hardware events (include/uapi/linux/perf_event.h), named as perf
+// names them. Deliberately not the project's event catalogue: the probe is the oracle.
+constexpr std::array<GenericHardwareEvent, 8> kHardwareEvents{{
+    {"cycles", PERF_COUNT_HW_CPU_CYCLES},
+    {"instructions", PERF_COUNT_HW_INSTRUCTIONS},
+    {"cache-references", PERF_COUNT_HW_CACHE_REFERENCES},
+    {"cache-misses", PERF_COUNT_HW_CACHE_MISSES},
+    {"branches", PERF_COUNT_HW_BRANCH_INSTRUCTIONS},
+    {"branch-misses", PERF_COUNT_HW_BRANCH_MISSES},
+    {"bus-cycles", PERF_COUNT_HW_BUS_CYCLES},
+    {"ref-cycles", PERF_COUNT_HW_REF_CPU_CYCLES},
+}};
+
+// Each event for the whole thread, for the guest side alone (perf's :G, exclude_host) and for
+// the host side alone (:H, exclude_guest), as --mode all counts them. What :G and :H count on
+// a thread that never enters a guest differs by vendor (Intel keeps a guest-only counter off
+// in host mode; AMD clears the Host-Only/Guest-Only bits while SVM is off), so tests take that
+// from here too, never from the documentation.
+struct Scope {
+  const char* suffix;
+  bool exclude_host;
+  bool exclude_guest;
+};
+constexpr std::array<Scope, 3> kScopes{{{"", false, false}, {":G", true, false}, {":H", false, true}}};
+
+// Counted on the busy thread: every event for the whole thread, and cycles and instructions
+// per side. Only opened (never enabled, so they take no PMU time from the counted ones): the
+// other events per side. Few enough counted that a multiplexing PMU gives each of them time.
+bool counted_in_probe(const GenericHardwareEvent& event, const Scope& scope) {
+  const std::string_view name = event.name;
+  return scope.suffix[0] == '\0' || name == "cycles" || name == "instructions";
+}
+
+constexpr std::uint64_t kBusyNs = 60'000'000;
+
+std::uint64_t thread_cpu_ns() {
+  timespec now{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+  return static_cast<std::uint64_t>(now.tv_sec) * 1'000'000'000u +
+         static_cast<std::uint64_t>(now.tv_nsec);
+}
+
+std::string errno_text(int error) {
+  const char* name = ::strerrorname_np(error);
+  return name != nullptr ? name : "errno " + std::to_string(error);
+}
+
+std::string grouped(std::uint64_t n) {
+  std::string digits = std::to_string(n);
+  for (int at = static_cast<int>(digits.size()) - 3; at > 0; at -= 3) {
+    digits.insert(static_cast<std::size_t>(at), ",");
+  }
+  return digits;
+}
+
+// One counter per event, each alone (not a group): whether one event opens must not depend
+// on another. They are read after the busy thread's spin, while it still exists.
+struct OpenCounter {
+  UniqueFd fd;
+  int error = 0;
+};
+
+OpenCounter open_on(pid_t tid, const GenericHardwareEvent& event, const Scope& scope) {
+  perf_event_attr attr{};
+  attr.size = sizeof(attr);
+  attr.type = PERF_TYPE_HARDWARE;
+  attr.config = event.config;
+  attr.exclude_host = scope.exclude_host ? 1 : 0;
+  attr.exclude_guest = scope.exclude_guest ? 1 : 0;
+  attr.read_format = PERF_FORMAT_TOTAL_TIME_ENABLED | PERF_FORMAT_TOTAL_TIME_RUNNING;
+  attr.disabled = 1;
+  const long fd = ::syscall(SYS_perf_event_open, &attr, tid, -1, -1,
+                            static_cast<unsigned long>(PERF_FLAG_FD_CLOEXEC));
+  if (fd < 0) return {UniqueFd(), errno};
+  return {UniqueFd(static_cast<int>(fd)), 0};
+}
+
+}  // namespace
+
+bool HostPmu::present() const { return event("cycles").counts() && event("instructions").counts(); }
+
+const HardwareEventProbe& HostPmu::event(std::string_view name) const {
+  for (const auto& e : events) {
+    if (e.name == name) return e;
+  }
+  throw std::out_of_range("host_pmu: no probe of event " + std::string(name));
+}
+
+std::string HostPmu::describe() const {
+  const auto& cycles = event("cycles");
+  const auto& instructions = event("instructions");
+  auto one = [](const HardwareEventProbe& e) {
+    if (!e.opens) return e.name + " " + errno_text(e.error);
+    if (!e.counts()) return e.name + " opened but counted nothing";
+    return e.name + " " + grouped(e.count);
+  };
+  const std::string where =
+      " in " + std::to_string(busy_ns / 1'000'000) + " ms on a busy thread of this process";
+  if (present()) return "host has a PMU: " + one(cycles) + " and " + one(instructions) + where;
+  return "no PMU: " + one(cycles) + ", " + one(instructions) + where;
+}
+
+std::string HostPmu::json() const {
+  std::string out = "{\"present\": " + std::string(present() ? "true" : "false") +
+                    ", \"busy_ns\": " + std::to_string(busy_ns) + ", \"describe\": \"" +
+                    describe() + "\", \"events\": {";
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    const auto& e = events[i];
+    out += (i ? ", \"" : "\"") + e.name + "\": {\"opens\": " + (e.opens ? "true" : "false") +
+           ", \"counts\": " + (e.counts() ? "true" : "false") + ", \"error\": \"" +
+           (e.opens ? "" : errno_text(e.error)) + "\", \"count\": " + std::to_string(e.count) +
+           ", \"time_running\": " + std::to_string(e.time_running) + "}";
+  }
+  return out + "}}";
+}
+
+HostPmu probe_host_pmu() {
+  std::promise<pid_t> started;
+  std::promise<void> go;
+  std::promise<std::uint64_t> spun;
+  std::promise<void> read_done;
+  std::thread busy([&] {
+    started.set_value(static_cast<pid_t>(::gettid()));
+    go.get_future().wait();
+    const std::uint64_t from = thread_cpu_ns();
+    while (thread_cpu_ns() - from < kBusyNs) {
+    }
+    spun.set_value(thread_cpu_ns() - from);
+    read_done.get_future().wait();  // the counters are read while the thread still exists
+  });
+  const pid_t tid = started.get_future().get();
+
+  struct Probed {
+    HardwareEventProbe probe;
+    OpenCounter counter;  // kept open while the thread spins when counted_in_probe
+  };
+  std::vector<Probed> probed;
+  for (const auto& scope : kScopes) {
+    for (const auto& e : kHardwareEvents) {
+      Probed p{{std::string(e.name) + scope.suffix}, open_on(tid, e, scope)};
+      p.probe.opens = static_cast<bool>(p.counter.fd);
+      p.probe.error = p.counter.error;
+      if (!counted_in_probe(e, scope)) p.counter.fd.reset();
+      probed.push_back(std::move(p));
+    }
+  }
+  for (const auto& p : probed) {
+    if (p.counter.fd) ::ioctl(p.counter.fd.get(), PERF_EVENT_IOC_ENABLE, 0);
+  }
+  go.set_value();
+  HostPmu pmu;
+  pmu.busy_ns = spun.get_future().get();
+  for (auto& p : probed) {
+    if (p.counter.fd) {
+      std::uint64_t words[3] = {};  // value, time_enabled, time_running
+      if (::read(p.counter.fd.get(), words, sizeof(words)) == sizeof(words)) {
+        p.probe.count = words[0];
+        p.probe.time_running = words[2];
+      }
+    }
+    pmu.events.push_back(p.probe);
+  }
+  read_done.set_value();
+  busy.join();
+  return pmu;
+}
+
+const HostPmu& host_pmu() {
+  static const HostPmu probed = probe_host_pmu();
+  return probed;
+}
+
+}  // namespace perfkvm::test
