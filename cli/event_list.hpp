@@ -24,9 +24,9 @@ std::vector<std::string> default_events();
 // accepted too). Without --mode: one column counting guest and host time together.
 protocol::StartMode parse_mode(std::string_view text);
 inline constexpr const char* kModeHelp =
-    "hardware events: guest (guest code only), host (the\n"
-    "host side only), all (a guest and a host column);\n"
-    "default: one column with both";
+    "hardware events: guest (guest code only), host\n"
+    "(the host side only), all (a guest and a host\n"
+    "column); default: one column with both";
 
 // "0,2-3" -> {0, 2, 3}: 0-based vCPU indexes, ascending, each once.
 std::vector<std::uint32_t> parse_vcpu_list(std::string_view text);

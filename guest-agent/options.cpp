@@ -12,12 +12,14 @@ namespace perfkvm::guest {
 namespace {
 
 constexpr const char* kDescription =
-    "perfkvm runs a command in this KVM guest while perfkvm-hostd, on the host, counts perf\n"
-    "events on this VM's vCPU threads; then it prints a perf-stat-like report (on stderr, as\n"
-    "perf stat does). Counting covers the whole VM, per vCPU: everything the vCPUs run while\n"
-    "the command runs is counted, not only the command's own threads.\n"
-    "It needs the host admin to have enabled perfkvm for this VM: a virtio-serial channel\n"
-    "org.perfkvm.0 (or vsock) and perfkvm-hostd running on the host; see xml/ in perfkvm.\n";
+    "perfkvm runs a command in this KVM guest while perfkvm-hostd, on the host,\n"
+    "counts perf events on this VM's vCPU threads; then it prints a perf-stat-like\n"
+    "report (on stderr, as perf stat does). Counting covers the whole VM, per vCPU:\n"
+    "everything the vCPUs run while the command runs is counted, not only the\n"
+    "command's own threads.\n"
+    "It needs the host admin to have enabled perfkvm for this VM: a virtio-serial\n"
+    "channel org.perfkvm.0 (or vsock) and perfkvm-hostd running on the host; see\n"
+    "xml/ in perfkvm.\n";
 
 constexpr const char* kUsage =
     "Usage:\n"
@@ -28,15 +30,16 @@ constexpr const char* kUsage =
 
 constexpr const char* kFooter =
     "Examples:\n"
-    "  perfkvm -p \"make -j2\"                   perf stat's default events while make runs\n"
+    "  perfkvm -p \"make -j2\"       perf stat's default events while make runs\n"
     "  perfkvm -e task-clock,cs -i 500 -- ./bench --quick\n"
     "  perfkvm -A --vcpu 0-1 -x , -o counts.csv -p ./job.sh\n"
     "\n"
-    "Hardware events (cycles, instructions, ...) need a PMU on the host; without one they\n"
-    "show <not supported>. Ctrl-C and SIGTERM go to the command, and the counts up to then\n"
-    "are still printed.\n"
-    "Exit status: the command's (128+N when signal N killed it); 127/126 when it could not\n"
-    "be run; 1 when perfkvm failed before running it; 129 for a usage error.";
+    "Hardware events (cycles, instructions, ...) need a PMU on the host; without\n"
+    "one they show <not supported>. Ctrl-C and SIGTERM go to the command, and the\n"
+    "counts up to then are still printed.\n"
+    "Exit status: the command's (128+N when signal N killed it); 127/126 when it\n"
+    "could not be run; 1 when perfkvm failed before running it; 129 for a usage\n"
+    "error.";
 
 // CLI11's generated usage line cannot show the two ways of giving the command.
 class HelpFormatter : public CLI::Formatter {
@@ -168,7 +171,7 @@ Invocation parse_arguments(const std::vector<std::string>& args) {
       ->group(kCountGroup)
       ->allow_extra_args(false);
   auto* cpu_option =
-      app.add_option("--cpu", cpu, "count vCPU N-1 only; 0: all vCPUs (the seed tool's way)")
+      app.add_option("--cpu", cpu, "count vCPU N-1 only; 0: all vCPUs (the seed\ntool's way)")
           ->option_text("N")
           ->group(kCountGroup)
           ->check(CLI::Range(0u, protocol::kMaxVcpus));

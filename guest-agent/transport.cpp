@@ -12,6 +12,9 @@
 
 #include "guest-agent/diagnostics.hpp"
 
+#include <optional>
+#include <string_view>
+
 namespace perfkvm::guest {
 
 namespace {
@@ -22,8 +25,8 @@ std::string vsock_description(const VsockAddress& address) {
   return "vsock CID " + std::to_string(address.cid) + " port " + std::to_string(address.port);
 }
 
-std::string no_channel_text() {
-  return "this VM has no perfkvm channel (" + std::string(kDefaultPortPath) + " does not exist)";
+std::string no_channel_text(std::string_view port) {
+  return "this VM has no perfkvm channel (" + std::string(port) + " does not exist)";
 }
 
 // Connection refused/reset/timed out: vsock works but nobody listens on that port. Anything
@@ -60,8 +63,9 @@ int connect_vsock(const VsockAddress& address, std::chrono::milliseconds timeout
   return 0;
 }
 
+// missing_port: the port that was looked for first when vsock is the fallback, else empty.
 Transport open_vsock(const VsockAddress& address, std::chrono::milliseconds timeout,
-                     bool automatic) {
+                     std::optional<std::string_view> missing_port) {
   UniqueFd fd;
   const int error = connect_vsock(address, timeout, fd);
   if (error == 0) return Transport(std::move(fd), TransportKind::vsock, vsock_description(address));
@@ -71,15 +75,17 @@ Transport open_vsock(const VsockAddress& address, std::chrono::milliseconds time
     const std::string listen_fix =
         "is perfkvm-hostd running on the host, listening on vsock port " +
         std::to_string(address.port) + "?";
-    if (automatic) {
-      throw GuestError(no_channel_text() + ", and nothing answers on " + where + " (" + why +
+    if (missing_port) {
+      throw GuestError(no_channel_text(*missing_port) + ", and nothing answers on " + where + " (" + why +
                        "): " + listen_fix +
                        " If this VM should use a virtio-serial channel instead, " + kAdminFix);
     }
     throw GuestError("cannot connect to perfkvm-hostd over " + where + ": " + why + ": " +
                      listen_fix);
   }
-  if (automatic) throw GuestError(no_channel_text() + " and no vsock to the host; " + kAdminFix);
+  if (missing_port) {
+    throw GuestError(no_channel_text(*missing_port) + " and no vsock to the host; " + kAdminFix);
+  }
   throw GuestError("cannot connect over " + where + ": " + why +
                    ": this VM has no vsock to the host; " + kAdminFix);
 }
@@ -99,7 +105,7 @@ Transport open_unix_socket(const std::string& path) {
   return Transport(std::move(fd), TransportKind::unix_socket, path);
 }
 
-Transport open_port(const std::string& path) {
+Transport open_port(const std::string& path, std::string_view default_port) {
   UniqueFd fd(::open(path.c_str(), O_RDWR | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
   if (fd) return Transport(std::move(fd), TransportKind::virtio_serial, path);
   const int error = errno;
@@ -107,16 +113,16 @@ Transport open_port(const std::string& path) {
     throw GuestError("another perfkvm is using the port " + path +
                      " (it can be open only once): wait until that one ends");
   }
-  if (error == ENOENT && path == kDefaultPortPath) {
-    throw GuestError(no_channel_text() + "; " + kAdminFix);
+  if (error == ENOENT && path == default_port) {
+    throw GuestError(no_channel_text(default_port) + "; " + kAdminFix);
   }
   throw GuestError("cannot open " + path + ": " + std::strerror(error));
 }
 
-Transport open_device(const std::string& path) {
+Transport open_device(const std::string& path, std::string_view default_port) {
   struct stat info {};
   if (::stat(path.c_str(), &info) == 0 && S_ISSOCK(info.st_mode)) return open_unix_socket(path);
-  return open_port(path);
+  return open_port(path, default_port);
 }
 
 }  // namespace
@@ -157,13 +163,13 @@ std::ptrdiff_t Transport::write_some(std::string_view bytes) {
   }
 }
 
-Transport open_transport(const ConnectOptions& options) {
-  if (options.device) return open_device(*options.device);
-  if (options.vsock) return open_vsock(*options.vsock, options.timeout(), false);
+Transport open_transport(const ConnectOptions& options, std::string_view default_port) {
+  if (options.device) return open_device(*options.device, default_port);
+  if (options.vsock) return open_vsock(*options.vsock, options.timeout(), std::nullopt);
   struct stat info {};
-  const std::string port(kDefaultPortPath);
-  if (::stat(port.c_str(), &info) == 0) return open_port(port);
-  return open_vsock(VsockAddress{}, options.timeout(), true);
+  const std::string port(default_port);
+  if (::stat(port.c_str(), &info) == 0) return open_port(port, default_port);
+  return open_vsock(VsockAddress{}, options.timeout(), default_port);
 }
 
 }  // namespace perfkvm::guest

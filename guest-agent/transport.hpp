@@ -52,7 +52,9 @@ class Transport {
 // Opens what the options name: --device PATH (a unix socket is connected, anything else
 // opened as the port), --vsock [CID:]PORT, or by default the port if it exists, else vsock to
 // the host. A vsock connect waits at most `timeout`. Throws GuestError with a message that
-// names the fix (missing channel, port busy, nothing listening).
-Transport open_transport(const ConnectOptions& options);
+// names the fix (missing channel, port busy, nothing listening). `default_port` is the port's
+// path (a test names one that does not exist, so the real port's presence changes nothing).
+Transport open_transport(const ConnectOptions& options,
+                         std::string_view default_port = kDefaultPortPath);
 
 }  // namespace perfkvm::guest

@@ -9,6 +9,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
+#include <cstring>
 #include <filesystem>
 
 #include "fake_vcpus.hpp"
@@ -16,6 +17,7 @@
 #include "host-agent/transport/virtio_serial_client.hpp"
 #include "host-agent/transport/vsock_listener.hpp"
 #include "test_guest.hpp"
+#include "util/unique_fd.hpp"
 
 using namespace perfkvm;
 using namespace perfkvm::host;
@@ -199,12 +201,33 @@ TEST_CASE("stream listener: connections cannot pile up") {
 }
 
 TEST_CASE("the real AF_VSOCK listener binds where the host has vsock") {
+  // What the kernel says, asked directly: can a vsock stream socket bind and listen here?
+  const unsigned port = 0xFFFF0000u + static_cast<unsigned>(::getpid() & 0xFFFF);
+  int kernel_error = 0;
+  {
+    UniqueFd probe(::socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_vm address{};
+    address.svm_family = AF_VSOCK;
+    address.svm_cid = VMADDR_CID_ANY;
+    address.svm_port = port;
+    if (!probe || ::bind(probe.get(), reinterpret_cast<const sockaddr*>(&address),
+                         sizeof address) != 0 || ::listen(probe.get(), 1) != 0) {
+      kernel_error = errno;
+    }
+  }
   boost::asio::io_context io;
-  try {
-    auto acceptor = StreamListener::open_vsock(io.get_executor(), 0xFFFF0000u + (::getpid() & 0xFFFF));
+  if (kernel_error == 0) {
+    MESSAGE("this host has AF_VSOCK: the listener must bind and listen");
+    auto acceptor = StreamListener::open_vsock(io.get_executor(), port);
     CHECK(acceptor.is_open());
-  } catch (const boost::system::system_error& error) {
-    MESSAGE("no AF_VSOCK listener on this host (" << std::string(error.what())
-                                                    << "): only the socket layer above was tested");
+  } else {
+    MESSAGE("this host has no usable AF_VSOCK (" << std::strerror(kernel_error)
+                                                 << "): the listener must say so, not pretend");
+    try {
+      StreamListener::open_vsock(io.get_executor(), port);
+      FAIL("open_vsock succeeded where the kernel refused a vsock listener");
+    } catch (const boost::system::system_error& error) {
+      CHECK(error.code().value() == kernel_error);
+    }
   }
 }

@@ -9,6 +9,7 @@
 // "{device}" stands for the fake host's socket and "{tmp}" for a scratch directory.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <csignal>
 #include <filesystem>
@@ -110,9 +111,23 @@ void check_host(const FakeHost& host, const json::object& expected) {
   }
 }
 
+// A key this test does not know would check nothing (a typo in a fixture): an error instead.
+void check_known_keys(const json::object& object, std::initializer_list<std::string_view> known,
+                      const std::string& where) {
+  for (const auto& [key, value] : object) {
+    const bool is_known = std::find(known.begin(), known.end(), std::string_view(key)) != known.end();
+    CHECK_MESSAGE(is_known, where << ": unknown key '" << std::string_view(key) << "'");
+  }
+}
+
 void run_case(const std::filesystem::path& path) {
   const auto fixture = json::parse(read_file(path)).as_object();
+  check_known_keys(fixture, {"about", "args", "host", "expect"}, path.filename().string());
   const auto& expect = fixture.at("expect").as_object();
+  check_known_keys(expect,
+                   {"status", "min_seconds", "max_seconds", "stderr_lines", "stderr_contains",
+                    "stderr_lacks", "stdout_lines", "file_lines", "absent_files", "host_received"},
+                   path.filename().string() + " \"expect\"");
 
   std::unique_ptr<FakeHost> host;
   if (!fixture.at("host").is_null()) {
