@@ -5,9 +5,11 @@ whole host core, and an idle TCG vCPU still costs 5-10 % of a core (timer ticks)
 below says why it holds, and is loose enough for that host but still fails if perfkvm counts
 the wrong thread, the wrong window or nothing."""
 
+import errno
 import os
 import re
 import signal
+import socket
 import time
 from pathlib import Path
 
@@ -52,9 +54,9 @@ class Context:
         # and every hardware expectation below from it.
         self.pmu = host_pmu(lab.build_dir)
 
-    def start_hostd(self, log_name):
+    def start_hostd(self, log_name, vsock=False):
         self.hostd = Hostd(self.lab, self.hostd_binary, log_name,
-                           ["--lease", str(LEASE_MS), "--no-vsock"]).start()
+                           ["--lease", str(LEASE_MS)] + ([] if vsock else ["--no-vsock"])).start()
         hostd = self.hostd
         wait_until(lambda: "connected to libvirt" in hostd.log_text() or not hostd.alive(), 15)
         expect(hostd.alive(), f"perfkvm-hostd {hostd.pid} exited at startup, status "
@@ -461,12 +463,32 @@ def hostd_after_domain(ctx):
     expect(status == 0 and seconds < 5,
            f"perfkvm-hostd {first.pid} exited {status} {seconds:.1f} s after SIGTERM")
     expect("perfkvm-hostd stopped" in first.log_text(), "hostd did not log its clean stop")
-    hostd = ctx.start_hostd("hostd-2.log")
+    # This hostd runs as installed, vsock on: its listener and the vsock wiring beside the
+    # channels run against real libvirt (a guest cannot reach it here, see e2e-vsock-host).
+    hostd = ctx.start_hostd("hostd-2.log", vsock=True)
     found = hostd.wait_for_log(r"domain 'perfkvm-e2e-b' is running", 10)
     expect(found, "the new hostd did not find the running domain perfkvm-e2e-b at startup")
+    vsock = hostd.wait_for_log(r"listening on vsock port 9999|no vsock listener \(.*\)", 5)
+    expect(vsock, f"hostd logged neither its vsock listener nor why it has none:\n"
+                  f"{hostd.log_text()}")
+    if vsock.group(0).startswith("listening"):
+        # The port is really taken: binding it again fails (ss cannot show vsock sockets
+        # without the vsock_diag module).
+        probe = socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM)
+        try:
+            probe.bind((socket.VMADDR_CID_ANY, 9999))
+            taken = None
+        except OSError as error:
+            taken = error
+        finally:
+            probe.close()
+        expect(taken is not None and taken.errno == errno.EADDRINUSE,
+               f"hostd says it listens on vsock port 9999, yet binding it here gave {taken!r}")
     busy = _served(ctx, ctx.domains["perfkvm-e2e-b"], 0)
     return (f"hostd {first.pid} stopped in {seconds:.2f} s (status 0); hostd {hostd.pid} "
-            f"found perfkvm-e2e-b at startup and served it: vCPU1 {busy:.0f} ms")
+            f"(vsock on: {vsock.group(0)}) found perfkvm-e2e-b at startup and served it: "
+            f"vCPU1 {busy:.0f} ms; a guest cannot connect over vsock on this machine (no "
+            "/dev/vhost-vsock): e2e-vsock-host covers that where it can")
 
 
 # ---- 8: AF_VSOCK inside the guest (loopback) -----------------------------------------------------
@@ -547,9 +569,18 @@ def live_channel_hotplug(ctx):
            f"perfkvm-host xml disable --live: status {status}: {out}")
     expect(domain.live_channel_path("org.perfkvm.0") is None,
            "the channel is still in the live XML after the unplug")
-    # Without udev in this guest, drop the dead link as udev would; perfkvm then says the VM
-    # has no channel.
-    guest.run("rm -f /dev/virtio-ports/org.perfkvm.0")
+    # The guest's own view of the unplug: the kernel removes the port from sysfs and its node
+    # from devtmpfs, so the /dev/virtio-ports link (made by /init, as udev would) dangles.
+    # Nothing in the guest is changed by hand.
+    gone = guest.run("for i in $(seq 100); do grep -qx org.perfkvm.0 "
+                     "/sys/class/virtio-ports/*/name 2>/dev/null || "
+                     "{ [ -L /dev/virtio-ports/org.perfkvm.0 ] && "
+                     "! [ -e /dev/virtio-ports/org.perfkvm.0 ] && exit 0; exit 2; }; "
+                     "sleep 0.1; done; exit 1")
+    expect(gone.status == 0, "the guest still sees the org.perfkvm.0 port 10 s after the unplug"
+                             if gone.status == 1 else
+                             "the port left sysfs but /dev/virtio-ports/org.perfkvm.0 still "
+                             f"resolves (status {gone.status})")
     without = perfkvm(guest, "-e task-clock -p true --timeout 2")
     expect_status(without, 1, "perfkvm with the channel unplugged")
     expect("no perfkvm channel" in without.err, f"perfkvm's message: {without.err!r}")
