@@ -1,5 +1,8 @@
 // perfkvm, the guest agent: run a command in this KVM guest while perfkvm-hostd counts the
 // VM's vCPU threads on the host, and print a perf-stat-like report. See --help.
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <iostream>
 
 #include "guest-agent/diagnostics.hpp"
@@ -9,7 +12,23 @@
 
 using namespace perfkvm::guest;
 
+namespace {
+
+// With fd 0, 1 or 2 closed, the next open() or socket() would take its number, and the report
+// meant for stderr would be written into the connection to the host: hold them with /dev/null.
+void hold_standard_fds() {
+  int fd = -1;
+  while ((fd = ::open("/dev/null", O_RDWR | O_CLOEXEC)) >= 0 && fd <= 2) {
+    // No O_CLOEXEC on a standard fd: the command inherits it, as from any shell.
+    ::fcntl(fd, F_SETFD, 0);
+  }
+  if (fd > 2) ::close(fd);
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
+  hold_standard_fds();
   Invocation invocation;
   try {
     invocation = parse_arguments(std::vector<std::string>(argv + 1, argv + argc));

@@ -14,7 +14,10 @@ namespace {
 sigset_t watched_signals() {
   sigset_t set;
   sigemptyset(&set);
-  for (const int signal : {SIGCHLD, SIGINT, SIGTERM, SIGHUP}) sigaddset(&set, signal);
+  // SIGPIPE too: a report written to a closed pipe (perfkvm ... 2>&1 | head) must fail as a
+  // write (EPIPE, reported) rather than kill perfkvm and lose the command's exit status. The
+  // command itself runs with the original mask.
+  for (const int signal : {SIGCHLD, SIGINT, SIGTERM, SIGHUP, SIGPIPE}) sigaddset(&set, signal);
   return set;
 }
 

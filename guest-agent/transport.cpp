@@ -105,8 +105,8 @@ Transport open_unix_socket(const std::string& path) {
   return Transport(std::move(fd), TransportKind::unix_socket, path);
 }
 
-Transport open_port(const std::string& path, std::string_view default_port) {
-  UniqueFd fd(::open(path.c_str(), O_RDWR | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
+Transport open_port(const std::string& path, std::string_view default_port, PortOpen open) {
+  UniqueFd fd(open(path.c_str(), O_RDWR | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
   if (fd) return Transport(std::move(fd), TransportKind::virtio_serial, path);
   const int error = errno;
   if (error == EBUSY) {
@@ -119,13 +119,15 @@ Transport open_port(const std::string& path, std::string_view default_port) {
   throw GuestError("cannot open " + path + ": " + std::strerror(error));
 }
 
-Transport open_device(const std::string& path, std::string_view default_port) {
+Transport open_device(const std::string& path, std::string_view default_port, PortOpen open) {
   struct stat info {};
   if (::stat(path.c_str(), &info) == 0 && S_ISSOCK(info.st_mode)) return open_unix_socket(path);
-  return open_port(path, default_port);
+  return open_port(path, default_port, open);
 }
 
 }  // namespace
+
+int open_port_file(const char* path, int flags) { return ::open(path, flags); }
 
 Transport::Transport(UniqueFd fd, TransportKind kind, std::string description)
     : fd_(std::move(fd)), kind_(kind), description_(std::move(description)) {}
@@ -163,12 +165,13 @@ std::ptrdiff_t Transport::write_some(std::string_view bytes) {
   }
 }
 
-Transport open_transport(const ConnectOptions& options, std::string_view default_port) {
-  if (options.device) return open_device(*options.device, default_port);
+Transport open_transport(const ConnectOptions& options, std::string_view default_port,
+                         PortOpen open) {
+  if (options.device) return open_device(*options.device, default_port, open);
   if (options.vsock) return open_vsock(*options.vsock, options.timeout(), std::nullopt);
   struct stat info {};
   const std::string port(default_port);
-  if (::stat(port.c_str(), &info) == 0) return open_port(port, default_port);
+  if (::stat(port.c_str(), &info) == 0) return open_port(port, default_port, open);
   return open_vsock(VsockAddress{}, options.timeout(), default_port);
 }
 

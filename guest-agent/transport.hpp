@@ -49,12 +49,20 @@ class Transport {
   std::size_t eof_reads_ = 0;
 };
 
+// How the port is opened: open(2) with these flags, returning the fd or -1 and errno.
+using PortOpen = int (*)(const char* path, int flags);
+int open_port_file(const char* path, int flags);  // ::open(path, flags)
+
 // Opens what the options name: --device PATH (a unix socket is connected, anything else
 // opened as the port), --vsock [CID:]PORT, or by default the port if it exists, else vsock to
 // the host. A vsock connect waits at most `timeout`. Throws GuestError with a message that
 // names the fix (missing channel, port busy, nothing listening). `default_port` is the port's
 // path (a test names one that does not exist, so the real port's presence changes nothing).
+// `open` opens the port. A test passes one that fails with EBUSY, as the virtio-serial port
+// does while another process has it open: nothing a test can create does that reliably (a
+// pty in exclusive mode does, but not for root).
 Transport open_transport(const ConnectOptions& options,
-                         std::string_view default_port = kDefaultPortPath);
+                         std::string_view default_port = kDefaultPortPath,
+                         PortOpen open = open_port_file);
 
 }  // namespace perfkvm::guest

@@ -14,6 +14,8 @@ PACKAGES=(
   # end-to-end tests and the demo (tests/e2e, scripts/demo.sh): QEMU, libvirtd, the guest's
   # busybox, perf as the cross-check oracle
   qemu-system-x86 libvirt-daemon-system busybox-static linux-perf
+  # the golden report files checked against perf stat report in en_US.UTF-8 (localedef input)
+  locales
 )
 
 missing=()

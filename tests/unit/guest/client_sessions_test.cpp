@@ -3,7 +3,8 @@
 //   "args":   perfkvm's arguments; "--device SOCKET" of the fake host is put in front
 //   "host":   the fake host's script (see FakeHostScript), or null for no host at all
 //   "expect": "status", "min_seconds"/"max_seconds", "stderr_lines" (whole lines that must
-//             appear), "stderr_contains"/"stderr_lacks" (substrings), "stdout_lines",
+//             appear), "stderr_contains"/"stderr_lacks" (substrings), "stderr_counts"
+//             {substring: how many times exactly}, "stdout_lines",
 //             "file_lines" {path: lines}, "absent_files", "host_received" {type: count,
 //             "TYPE_min": count, "distinct_nonces": count}
 // "{device}" stands for the fake host's socket and "{tmp}" for a scratch directory.
@@ -15,6 +16,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <set>
 
 #include "fake_host.hpp"
 #include "process.hpp"
@@ -40,6 +42,12 @@ perfkvm::protocol::Error error_from(const json::value& value) {
   const auto code = enum_from_string<ErrorCode>(std::string(object.at("code").as_string()));
   if (!code) throw std::runtime_error("fixture: unknown error code");
   return {"", std::nullopt, *code, std::string(object.at("message").as_string())};
+}
+
+std::set<std::uint64_t> seqs(const json::value& value) {
+  std::set<std::uint64_t> result;
+  for (const auto& seq : value.as_array()) result.insert(seq.to_number<std::uint64_t>());
+  return result;
 }
 
 FakeHostScript script_from(const json::object& host) {
@@ -68,8 +76,15 @@ FakeHostScript script_from(const json::object& host) {
       static const std::map<std::string, int> kSignals = {{"INT", SIGINT}, {"TERM", SIGTERM}};
       script.signal_after_started = kSignals.at(std::string(value.as_string()));
     } else if (key == "drop_samples") {
-      for (const auto& seq : value.as_array())
-        script.drop_samples.insert(seq.to_number<std::uint64_t>());
+      script.drop_samples = seqs(value);
+    } else if (key == "short_samples") {
+      script.short_samples = seqs(value);
+    } else if (key == "foreign_samples") {
+      script.foreign_samples = seqs(value);
+    } else if (key == "late_samples") {
+      script.late_samples = seqs(value);
+    } else if (key == "repeat_samples") {
+      script.repeat_samples = seqs(value);
     } else if (key == "ignore_stop") {
       script.ignore_stop = value.as_bool();
     } else {
@@ -94,6 +109,14 @@ bool has_line(const std::string& text, const std::string& line) {
     if (candidate == line) return true;
   }
   return false;
+}
+
+std::size_t occurrences(const std::string& text, const std::string& needle) {
+  std::size_t count = 0;
+  for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) {
+    ++count;
+  }
+  return count;
 }
 
 void check_host(const FakeHost& host, const json::object& expected) {
@@ -126,7 +149,8 @@ void run_case(const std::filesystem::path& path) {
   const auto& expect = fixture.at("expect").as_object();
   check_known_keys(expect,
                    {"status", "min_seconds", "max_seconds", "stderr_lines", "stderr_contains",
-                    "stderr_lacks", "stdout_lines", "file_lines", "absent_files", "host_received"},
+                    "stderr_lacks", "stderr_counts", "stdout_lines", "file_lines", "absent_files",
+                    "host_received"},
                    path.filename().string() + " \"expect\"");
 
   std::unique_ptr<FakeHost> host;
@@ -167,6 +191,14 @@ void run_case(const std::filesystem::path& path) {
   }
   for (const auto& text : strings(expect, "stderr_lacks", expand)) {
     CHECK_MESSAGE(result.err.find(text) == std::string::npos, "stderr lacks: '" << text << "'");
+  }
+  if (const auto* counts = expect.if_contains("stderr_counts")) {
+    for (const auto& [text, wanted] : counts->as_object()) {
+      const std::string needle = expand(std::string(text));
+      CHECK_MESSAGE(occurrences(result.err, needle) == wanted.to_number<std::size_t>(),
+                    "stderr has '" << needle << "' " << wanted.to_number<std::size_t>()
+                                   << " times");
+    }
   }
   for (const auto& line : strings(expect, "stdout_lines", expand)) {
     CHECK_MESSAGE(has_line(result.out, line), "stdout line: '" << line << "'");

@@ -102,6 +102,7 @@ struct FakeHost::Connection {
   Clock::time_point counting_since;
   std::optional<Clock::time_point> next_sample;
   std::optional<Clock::time_point> signal_at;
+  std::vector<protocol::Sample> late;  // late_samples waiting for the next sample
   bool closed = false;
 
   void send(const protocol::Message& message) {
@@ -234,7 +235,18 @@ void FakeHost::serve() {
             return sample_value(event, sample.seq, sample.elapsed_ns);
           },
           sample.totals, sample.vcpus);
-      if (!script_.drop_samples.contains(sample.seq)) connection.send(sample);
+      if (script_.short_samples.contains(sample.seq)) sample.totals.pop_back();
+      if (script_.foreign_samples.contains(sample.seq)) ++sample.request_id;
+      if (script_.drop_samples.contains(sample.seq)) {
+        // numbered, never sent
+      } else if (script_.late_samples.contains(sample.seq)) {
+        connection.late.push_back(std::move(sample));
+      } else {
+        connection.send(sample);
+        if (script_.repeat_samples.contains(sample.seq)) connection.send(sample);
+        for (const auto& late : connection.late) connection.send(late);
+        connection.late.clear();
+      }
     }
     if (connection.signal_at && now >= *connection.signal_at && client_pid_ != 0) {
       connection.signal_at.reset();

@@ -48,6 +48,11 @@ struct FakeHostScript {
   AfterStarted after_started = AfterStarted::nothing;
   int signal_after_started = 0;          // sent to the client 150 ms after started
   std::set<std::uint64_t> drop_samples;  // sample seqs numbered but not sent
+  // Samples perfkvm must drop (saying so with -v), printing the next one as if they never came:
+  std::set<std::uint64_t> short_samples;    // sent with the last total cell missing
+  std::set<std::uint64_t> foreign_samples;  // sent with the request_id of another request
+  std::set<std::uint64_t> late_samples;     // held back, sent after the next one: out of order
+  std::set<std::uint64_t> repeat_samples;   // sent twice in a row
   bool ignore_stop = false;
 };
 

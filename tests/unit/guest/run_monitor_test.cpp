@@ -1,0 +1,123 @@
+// RunMonitor's interval output, in-process: where the repeated column header goes. perf stat
+// -I prints it before the first block and again before every 25th block after it; in
+// interval mode over a fake host 51 blocks take seconds and their number depends on timing,
+// so the monitor gets the samples directly here.
+#include <doctest/doctest.h>
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "guest-agent/diagnostics.hpp"
+#include "guest-agent/report_output.hpp"
+#include "guest-agent/run_monitor.hpp"
+#include "process.hpp"
+#include "test_data.hpp"
+
+using namespace perfkvm;
+using namespace perfkvm::guest;
+
+namespace {
+
+const std::string kHeader = "#           time             counts unit events";
+
+protocol::Started started_task_clock() {
+  protocol::Started started;
+  started.request_id = 1;
+  started.columns = {{"task-clock", protocol::Scope::all, protocol::ColumnStatus::counted, ""}};
+  started.vcpus = {0};
+  started.interval_ms = 1000;
+  return started;
+}
+
+// Sample `seq` one second per seq in, so that its block's time reads "SEQ.000000000".
+protocol::Sample sample(std::uint64_t seq) {
+  protocol::Sample sample;
+  sample.request_id = 1;
+  sample.seq = seq;
+  sample.elapsed_ns = seq * 1'000'000'000;
+  sample.totals = {protocol::Count{seq * 500'000'000, sample.elapsed_ns, sample.elapsed_ns}};
+  return sample;
+}
+
+// What the monitor printed for these samples, a line each: "header", or the seq whose
+// block it is (read back from the time column). Anything else fails the test.
+std::vector<std::string> layout(const std::vector<protocol::Sample>& samples) {
+  const auto path = std::filesystem::temp_directory_path() /
+                    ("perfkvm-run-monitor-" + std::to_string(::getpid()) + ".txt");
+  std::ostringstream messages;
+  Diagnostics diagnostics(messages);
+  {
+    ReportOutput output = ReportOutput::open(path.string());
+    RunMonitor monitor(started_task_clock(), report::FormatOptions{}, output, diagnostics);
+    for (const auto& each : samples) monitor.handle(each);
+    REQUIRE(output.error().empty());
+  }
+  const std::string text = test::read_file(path);
+  std::filesystem::remove(path);
+  std::vector<std::string> result;
+  for (const auto& line : test::lines_of(text)) {
+    if (line == kHeader) {
+      result.push_back("header");
+      continue;
+    }
+    const auto begin = line.find_first_not_of(' ');
+    const auto dot = line.find(".000000000 ");
+    REQUIRE_MESSAGE((begin != std::string::npos && dot != std::string::npos && begin < dot),
+                    "not a header nor a block line: '" << line << "'");
+    result.push_back(line.substr(begin, dot - begin));
+  }
+  return result;
+}
+
+std::vector<protocol::Sample> samples(std::uint64_t first, std::uint64_t last) {
+  std::vector<protocol::Sample> result;
+  for (auto seq = first; seq <= last; ++seq) result.push_back(sample(seq));
+  return result;
+}
+
+// "header" before the blocks of these seqs, in this order.
+std::vector<std::string> expected(const std::vector<std::vector<std::uint64_t>>& groups) {
+  std::vector<std::string> result;
+  for (const auto& group : groups) {
+    result.push_back("header");
+    for (const auto seq : group) result.push_back(std::to_string(seq));
+  }
+  return result;
+}
+
+std::vector<std::uint64_t> seqs(std::uint64_t first, std::uint64_t last) {
+  std::vector<std::uint64_t> result;
+  for (auto seq = first; seq <= last; ++seq) result.push_back(seq);
+  return result;
+}
+
+}  // namespace
+
+TEST_CASE("the interval header comes before block 1 and again before every 25th block") {
+  SUBCASE("one block: one header") { CHECK(layout(samples(1, 1)) == expected({{1}})); }
+  SUBCASE("25 blocks: still one header") {
+    CHECK(layout(samples(1, 25)) == expected({seqs(1, 25)}));
+  }
+  SUBCASE("26 and 51 blocks: again before blocks 26 and 51") {
+    CHECK(layout(samples(1, 26)) == expected({seqs(1, 25), {26}}));
+    CHECK(layout(samples(1, 51)) == expected({seqs(1, 25), seqs(26, 50), {51}}));
+  }
+  SUBCASE("blocks are counted, not samples: dropped ones (gaps, late, broken) do not count") {
+    auto input = samples(1, 10);
+    input.push_back(sample(5));  // out of order: dropped
+    auto broken = sample(11);
+    broken.totals.clear();  // no cells: dropped
+    input.push_back(broken);
+    auto rest = samples(13, 38);  // seq 12 never came: a gap, fine
+    input.insert(input.end(), rest.begin(), rest.end());
+    // Printed: 1-10, 13-38, i.e. 36 blocks; the 26th is seq 28.
+    auto first = seqs(1, 10);
+    auto more = seqs(13, 27);
+    first.insert(first.end(), more.begin(), more.end());
+    CHECK(layout(input) == expected({first, seqs(28, 38)}));
+  }
+}
