@@ -1,5 +1,7 @@
-// Renders a tests/data/report/<case>/ fixture the way perfkvm prints it, so that the golden
-// test and anyone regenerating the goldens by hand use one code path.
+// Renders a tests/data/report/<case>/ fixture the way perfkvm prints it, for golden_test.cpp to
+// hold against expected.*. Those files come from perf 6.1's source and are proven against the
+// real perf by tests/data/report/oracle_test.py; never write this renderer's output into them,
+// or the golden test would compare perfkvm with itself.
 //   report.json                       a report message -> format_report
 //   started.json + sample-<seq>.json  a started message and samples -> format_interval per
 //                                     sample, in seq order, header on the first block only
