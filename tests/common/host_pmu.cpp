@@ -37,10 +37,10 @@ constexpr std::array<GenericHardwareEvent, 8> kHardwareEvents{{
 }};
 
 // Each event for the whole thread, for the guest side alone (perf's :G, exclude_host) and for
-// the host side alone (:H, exclude_guest), as --mode all counts them. What :G and :H count on
-// a thread that never enters a guest differs by vendor (Intel keeps a guest-only counter off
-// in host mode; AMD clears the Host-Only/Guest-Only bits while SVM is off), so tests take that
-// from here too, never from the documentation.
+// the host side alone (:H, exclude_guest), as --mode all counts them. On a thread that never
+// enters a guest, :G counts nothing on x86 (Intel keeps a guest-only counter off in host mode;
+// AMD's Guest-Only bit counts nothing while SVM is off, and the kernel only drops Host-Only
+// then), but tests take that from what the probe counted, never from this comment.
 struct Scope {
   const char* suffix;
   bool exclude_host;
@@ -48,15 +48,19 @@ struct Scope {
 };
 constexpr std::array<Scope, 3> kScopes{{{"", false, false}, {":G", true, false}, {":H", false, true}}};
 
-// Counted on the busy thread: every event for the whole thread, and cycles and instructions
-// per side. Only opened (never enabled, so they take no PMU time from the counted ones): the
-// other events per side. Few enough counted that a multiplexing PMU gives each of them time.
-bool counted_in_probe(const GenericHardwareEvent& event, const Scope& scope) {
+// Counted on a busy thread, in two passes so that no counter waits behind the others in the
+// PMU's rotation: first every event for the whole thread, then cycles and instructions per
+// side. Only opened (never enabled): the other events per side.
+enum class Pass { whole_thread, per_side, open_only };
+Pass pass_of(const GenericHardwareEvent& event, const Scope& scope) {
   const std::string_view name = event.name;
-  return scope.suffix[0] == '\0' || name == "cycles" || name == "instructions";
+  if (scope.suffix[0] == '\0') return Pass::whole_thread;
+  return name == "cycles" || name == "instructions" ? Pass::per_side : Pass::open_only;
 }
 
-constexpr std::uint64_t kBusyNs = 60'000'000;
+// Per pass: long enough for a PMU that multiplexes a pass's 8 counters (the kernel rotates
+// them every perf_event_mux_interval_ms, 1000/HZ by default) to give each one time.
+constexpr std::uint64_t kBusyNs = 50'000'000;
 
 std::uint64_t thread_cpu_ns() {
   timespec now{};
@@ -115,6 +119,10 @@ std::string HostPmu::describe() const {
   const auto& cycles = event("cycles");
   const auto& instructions = event("instructions");
   auto one = [](const HardwareEventProbe& e) {
+    if (!e.opens && (e.error == EACCES || e.error == EPERM)) {
+      return e.name + " " + errno_text(e.error) +
+             " (not allowed to count: run as root or with CAP_PERFMON; that is no answer)";
+    }
     if (!e.opens) return e.name + " " + errno_text(e.error);
     if (!e.counts()) return e.name + " opened but counted nothing";
     return e.name + " " + grouped(e.count);
@@ -139,7 +147,19 @@ std::string HostPmu::json() const {
   return out + "}}";
 }
 
-HostPmu probe_host_pmu() {
+namespace {
+
+struct Probed {
+  HardwareEventProbe probe;
+  const GenericHardwareEvent* event;
+  const Scope* scope;
+  Pass pass;
+};
+
+// Spins a thread for kBusyNs of its CPU time with the counters of `pass` open and enabled on
+// it (those of Pass::open_only are opened and closed at once); fills in their probes. Returns
+// the CPU time spun.
+std::uint64_t run_pass(std::vector<Probed>& probed, Pass pass) {
   std::promise<pid_t> started;
   std::promise<void> go;
   std::promise<std::uint64_t> spun;
@@ -151,42 +171,45 @@ HostPmu probe_host_pmu() {
     while (thread_cpu_ns() - from < kBusyNs) {
     }
     spun.set_value(thread_cpu_ns() - from);
-    read_done.get_future().wait();  // the counters are read while the thread still exists
+    read_done.get_future().wait();  // read while the thread exists, to be plain about it
   });
   const pid_t tid = started.get_future().get();
-
-  struct Probed {
-    HardwareEventProbe probe;
-    OpenCounter counter;  // kept open while the thread spins when counted_in_probe
-  };
-  std::vector<Probed> probed;
-  for (const auto& scope : kScopes) {
-    for (const auto& e : kHardwareEvents) {
-      Probed p{{std::string(e.name) + scope.suffix}, open_on(tid, e, scope)};
-      p.probe.opens = static_cast<bool>(p.counter.fd);
-      p.probe.error = p.counter.error;
-      if (!counted_in_probe(e, scope)) p.counter.fd.reset();
-      probed.push_back(std::move(p));
-    }
-  }
-  for (const auto& p : probed) {
-    if (p.counter.fd) ::ioctl(p.counter.fd.get(), PERF_EVENT_IOC_ENABLE, 0);
-  }
-  go.set_value();
-  HostPmu pmu;
-  pmu.busy_ns = spun.get_future().get();
+  std::vector<std::pair<Probed*, UniqueFd>> counting;
   for (auto& p : probed) {
-    if (p.counter.fd) {
-      std::uint64_t words[3] = {};  // value, time_enabled, time_running
-      if (::read(p.counter.fd.get(), words, sizeof(words)) == sizeof(words)) {
-        p.probe.count = words[0];
-        p.probe.time_running = words[2];
-      }
+    if (p.pass != pass && !(pass == Pass::whole_thread && p.pass == Pass::open_only)) continue;
+    OpenCounter counter = open_on(tid, *p.event, *p.scope);
+    p.probe.opens = static_cast<bool>(counter.fd);
+    p.probe.error = counter.error;
+    if (counter.fd && p.pass == pass) counting.emplace_back(&p, std::move(counter.fd));
+  }
+  for (const auto& [p, fd] : counting) ::ioctl(fd.get(), PERF_EVENT_IOC_ENABLE, 0);
+  go.set_value();
+  const std::uint64_t busy_ns = spun.get_future().get();
+  for (const auto& [p, fd] : counting) {
+    std::uint64_t words[3] = {};  // value, time_enabled, time_running
+    if (::read(fd.get(), words, sizeof(words)) == sizeof(words)) {
+      p->probe.count = words[0];
+      p->probe.time_running = words[2];
     }
-    pmu.events.push_back(p.probe);
   }
   read_done.set_value();
   busy.join();
+  return busy_ns;
+}
+
+}  // namespace
+
+HostPmu probe_host_pmu() {
+  std::vector<Probed> probed;
+  for (const auto& scope : kScopes) {
+    for (const auto& e : kHardwareEvents) {
+      probed.push_back({{std::string(e.name) + scope.suffix}, &e, &scope, pass_of(e, scope)});
+    }
+  }
+  HostPmu pmu;
+  pmu.busy_ns = run_pass(probed, Pass::whole_thread);
+  run_pass(probed, Pass::per_side);
+  for (const auto& p : probed) pmu.events.push_back(p.probe);
   return pmu;
 }
 

@@ -30,9 +30,11 @@ struct HardwareEventProbe {
 struct HostPmu {
   // The kernel's eight generic hardware events in perf's order, then the same with perf's :G
   // (exclude_host) and :H (exclude_guest) modifiers. All are opened; counted (count,
-  // time_running) are the plain ones and cycles and instructions with :G and :H.
+  // time_running) are the plain ones and, in a second pass, cycles and instructions with :G
+  // and :H. Tests expect a column's status from `opens` (what hostd's open sees) and values
+  // from counts().
   std::vector<HardwareEventProbe> events;
-  std::uint64_t busy_ns = 0;               // CPU time the busy thread spent while counted
+  std::uint64_t busy_ns = 0;               // CPU time the first pass's thread spun
 
   // The host counts both cycles and instructions on a thread: "host has a PMU".
   bool present() const;

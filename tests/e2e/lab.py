@@ -547,10 +547,15 @@ class HostPerf:
         for line in err.splitlines():
             fields = line.split(",")
             # "CPU 1/TCG-1234,1990.12,msec,task-clock,..." / "CPU 1/TCG-1234,123456,,cycles:H,..."
-            if len(fields) > 3 and fields[3] in counts:
+            # On a hybrid CPU perf counts on each core type: "cpu_core/cycles:H/", summed.
+            if len(fields) <= 3:
+                continue
+            event = re.sub(r"^\w+/(.*)/$", r"\1", fields[3])
+            if event in counts:
                 match = re.search(r"-(\d+)$", fields[0])
                 if match and fields[1] not in ("", "<not counted>", "<not supported>"):
-                    counts[fields[3]][int(match.group(1))] = float(fields[1])
+                    tid = int(match.group(1))
+                    counts[event][tid] = counts[event].get(tid, 0.0) + float(fields[1])
         missing = [event for event, values in counts.items() if not values]
         if missing:
             raise Failure(f"no per-thread {', '.join(missing)} in perf's output:\n{err}")
