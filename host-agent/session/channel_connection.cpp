@@ -228,6 +228,7 @@ asio::awaitable<void> ChannelConnection::sample_loop(std::shared_ptr<Request> re
     auto [ec] = co_await request->timer.async_wait(use_nothrow);
     if (ec || request_ != request || !session_) co_return;
     try {
+      if (sample_hook_) sample_hook_();
       if (!send(request->measurement.sample(session_->nonce, request->id), Outbox::Kind::sample)) {
         ++request->samples_dropped;
       }

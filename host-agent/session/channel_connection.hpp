@@ -8,6 +8,7 @@
 #include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -53,6 +54,10 @@ class ChannelConnection : public std::enable_shared_from_this<ChannelConnection>
   const protocol::DecoderStats& decoder_stats() const { return decoder_.stats(); }
   const std::string& label() const { return label_; }
   const DomainContext& domain() const { return *domain_; }
+
+  // Test seam: when set, the sampler calls it before each reading, and what it throws is
+  // handled as counters that cannot be read (report reason error). hostd never sets it.
+  void set_sample_hook_for_testing(std::function<void()> hook) { sample_hook_ = std::move(hook); }
 
  private:
   struct GuestSession {
@@ -105,6 +110,7 @@ class ChannelConnection : public std::enable_shared_from_this<ChannelConnection>
   std::chrono::steady_clock::time_point last_heard_;
   std::optional<GuestSession> session_;
   std::shared_ptr<Request> request_;
+  std::function<void()> sample_hook_;
 };
 
 }  // namespace perfkvm::host

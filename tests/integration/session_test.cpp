@@ -7,7 +7,9 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <filesystem>
 #include <memory>
+#include <stdexcept>
 
 #include "fake_vcpus.hpp"
 #include "host-agent/session/channel_connection.hpp"
@@ -101,6 +103,8 @@ const Count& counted(const Cell& cell) {
 
 TEST_CASE("a full session: hello, start, samples, stop, report") {
   Harness h;
+  // The guest below listens for 400 ms without a keepalive: a lease longer than that.
+  h.config.lease_ms = 2000;
   auto [connection, guest] = h.connect(h.domain("web1"));
 
   guest->send(hello());
@@ -109,7 +113,7 @@ TEST_CASE("a full session: hello, start, samples, stop, report") {
   CHECK(welcome.domain_name == "web1");
   CHECK(welcome.vcpus == 2);
   CHECK(welcome.events.size() == event_catalogue().size());
-  CHECK(welcome.limits.lease_ms == 400);
+  CHECK(welcome.limits.lease_ms == 2000);
 
   // welcome says which events this host counts: the hardware ones as the PMU probe found them.
   const bool pmu = test::host_pmu().present();
@@ -514,6 +518,8 @@ TEST_CASE("oversized frames and over-long messages are answered within the proto
 
 TEST_CASE("a domain whose vCPU threads all exit ends the request with domain-stopped") {
   Harness h;
+  // The guest only listens: a lease longer than the sampler may take to notice the exits.
+  h.config.lease_ms = 10'000;
   auto [context, vcpus] = h.domain_with_own_threads("web1");
   auto [connection, guest] = h.connect(context);
   guest->send(hello());
@@ -527,4 +533,466 @@ TEST_CASE("a domain whose vCPU threads all exit ends the request with domain-sto
   CHECK(report.reason == EndReason::domain_stopped);
   CHECK_FALSE(connection->counting());
   CHECK(connection->open_counter_fds() == 0);
+}
+
+// ---- limits, unusual domains, list-events, failures inside hostd -----------------------------
+
+namespace {
+
+// The cases below do not test the lease: a long one keeps a loaded host from ending their
+// sessions while a guest only listens.
+constexpr std::uint32_t kLongLeaseMs = 10'000;
+
+// PROTOCOL.md §6.2 rule 8, from the spec's own figures: a sample is estimated at 400 bytes,
+// plus 67 per cell, plus 48 per vCPU row.
+std::size_t spec_worst_sample_bytes(std::size_t columns, std::size_t vcpus, bool per_vcpu) {
+  return 400 + 67 * columns + (per_vcpu ? vcpus * (48 + 67 * columns) : 0);
+}
+
+// Every fd this process has open: counters that outlive their request show up here even when
+// the connection no longer knows about them.
+std::size_t process_fds() {
+  std::size_t count = 0;
+  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+    ++count;
+  }
+  return count - 1;  // the directory iterator's own fd
+}
+
+const std::vector<std::string> kEightSoftwareEvents = {
+    "task-clock",   "cpu-clock",    "page-faults",  "context-switches",
+    "cpu-migrations", "minor-faults", "major-faults", "alignment-faults"};
+
+// Samples until the report, also accepting the optional `internal` error that PROTOCOL.md §6.1
+// allows before a report of reason error (it must name the request).
+Report report_after_failure(TestGuest& guest, std::uint64_t request_id,
+                            std::vector<Sample>& samples) {
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    const auto message = guest.receive();
+    if (const auto* sample = std::get_if<Sample>(&message)) {
+      samples.push_back(*sample);
+    } else if (const auto* error = std::get_if<Error>(&message)) {
+      CHECK(error->code == ErrorCode::internal);
+      CHECK(error->request_id == request_id);
+    } else if (const auto* report = std::get_if<Report>(&message)) {
+      return *report;
+    } else {
+      FAIL("expected samples and a report, got '" << type_name(message) << "'");
+    }
+  }
+  FAIL("no report in time");
+  return {};
+}
+
+}  // namespace
+
+TEST_CASE("the per-request counter limit: columns x vCPUs above max_counters is refused, at it "
+          "is accepted") {
+  Harness h;
+  h.config.lease_ms = kLongLeaseMs;
+  h.config.max_counters = 4;
+  auto [connection, guest] = h.connect(h.domain("web1"));
+  guest->send(hello());
+  guest->receive_until<Welcome>();
+
+  // Exactly at the limit: 2 columns x 2 vCPUs = 4 counters.
+  guest->send(start(1, {"task-clock", "cs"}));
+  CHECK(guest->receive_until<Started>().vcpus == std::vector<std::uint32_t>{0, 1});
+  CHECK(connection->open_counter_fds() == 4);
+  CHECK(h.config.host_counters->in_use() == 4);
+  guest->send(Stop{kNonce, 1});
+  CHECK(guest->receive_until<Report>().reason == EndReason::stopped);
+
+  // One over: 3 columns x 2 vCPUs = 6.
+  guest->send(start(2, {"task-clock", "cs", "faults"}));
+  auto refused = expect_error(*guest, ErrorCode::too_many_events);
+  CHECK(refused.request_id == 2u);
+  CHECK(refused.message ==
+        "3 columns on 2 vCPUs need 6 counters; this host allows 4 per request "
+        "(perfkvm-hostd --max-counters)");
+  CHECK_FALSE(connection->counting());
+  CHECK(h.config.host_counters->in_use() == 0);
+
+  // Columns count, not events: two events, but a hardware event in mode both is two columns.
+  auto both = start(3, {"cycles", "task-clock"});
+  both.mode = StartMode::both;
+  guest->send(both);
+  refused = expect_error(*guest, ErrorCode::too_many_events);
+  CHECK(refused.request_id == 3u);
+  CHECK(refused.message.rfind("3 columns on 2 vCPUs need 6 counters; this host allows 4", 0) == 0);
+
+  // Counted vCPUs count, not the domain's: the same 3 columns on vCPU 1 alone fit.
+  auto one_vcpu = start(4, {"task-clock", "cs", "faults"});
+  one_vcpu.vcpus = std::vector<std::uint32_t>{1};
+  guest->send(one_vcpu);
+  CHECK(guest->receive_until<Started>().vcpus == std::vector<std::uint32_t>{1});
+  CHECK(connection->open_counter_fds() == 3);
+  guest->send(Stop{kNonce, 4});
+  CHECK(guest->receive_until<Report>().request_id == 4u);
+  CHECK(connection->open_counter_fds() == 0);
+}
+
+TEST_CASE("a start whose samples could exceed the frame limit is refused; one byte more fits") {
+  Harness h;
+  h.config.lease_ms = kLongLeaseMs;
+  h.vcpus.set_busy(false);
+  auto context = h.domain("wide", 8);
+  const FakeVcpus own(8, /*busy_vcpu=*/8);  // eight idle vCPU threads
+  context->resolve_threads = [resolution = own.resolution()] { return resolution; };
+  const std::size_t worst = spec_worst_sample_bytes(8, 8, true);  // 5608
+  REQUIRE(worst == 5608);
+  h.config.max_frame_bytes = static_cast<std::uint32_t>(worst - 1);
+  auto [connection, guest] = h.connect(context);
+  guest->send(hello());
+  CHECK(guest->receive_until<Welcome>().limits.max_frame_bytes == worst - 1);
+
+  guest->send(start(1, kEightSoftwareEvents, std::nullopt, /*per_vcpu=*/true));
+  const auto refused = expect_error(*guest, ErrorCode::too_many_events);
+  CHECK(refused.request_id == 1u);
+  CHECK(refused.message ==
+        "8 columns for 8 vCPUs would not fit in this host's maximum frame of 5607 bytes; count "
+        "fewer events or vCPUs, or drop the per-vCPU breakdown");
+  CHECK_FALSE(connection->counting());
+  CHECK(h.config.host_counters->in_use() == 0);
+
+  // Without the per-vCPU rows a sample is 400 + 8 x 67 bytes: accepted.
+  guest->send(start(2, kEightSoftwareEvents, std::nullopt, /*per_vcpu=*/false));
+  CHECK(guest->receive_until<Started>().vcpus.size() == 8);
+  guest->send(Stop{kNonce, 2});
+  CHECK(guest->receive_until<Report>().vcpus.empty());
+
+  // Seven of the eight vCPUs: 5024 bytes, accepted.
+  auto seven = start(3, kEightSoftwareEvents, std::nullopt, true);
+  seven.vcpus = std::vector<std::uint32_t>{0, 1, 2, 3, 4, 5, 6};
+  guest->send(seven);
+  CHECK(guest->receive_until<Started>().vcpus.size() == 7);
+  guest->send(Stop{kNonce, 3});
+  CHECK(guest->receive_until<Report>().vcpus.size() == 7);
+
+  // A frame limit of exactly the estimate: accepted, and the real samples fit (none dropped).
+  h.config.max_frame_bytes = static_cast<std::uint32_t>(worst);
+  auto [wide, wide_guest] = h.connect(context);
+  wide_guest->send(hello(kOtherNonce));
+  wide_guest->receive_until<Welcome>();
+  auto full = start(4, kEightSoftwareEvents, 20, true);
+  full.nonce = kOtherNonce;
+  wide_guest->send(full);
+  CHECK(wide_guest->receive_until<Started>().vcpus.size() == 8);
+  h.io.run_for(150ms);
+  wide_guest->send(Stop{kOtherNonce, 4});
+  std::vector<Sample> samples;
+  const auto report = wide_guest->receive_until<Report>(&samples);
+  CHECK(report.samples_dropped == 0);
+  CHECK(samples.size() >= 3);
+  CHECK(samples.size() == report.samples_sent);
+  for (const auto& sample : samples) CHECK(sample.vcpus.size() == 8);
+  REQUIRE(report.vcpus.size() == 8);
+}
+
+TEST_CASE("a domain without vCPU threads: start answers domain-unavailable, and the session "
+          "goes on") {
+  Harness h;
+  h.config.lease_ms = kLongLeaseMs;
+  auto context = h.domain("web1");
+  bool running = false;
+  const pid_t tcg_thread = h.vcpus.resolution().threads[0].tid;
+  std::string problem = "no QEMU process of domain 'web1' (not running?)";
+  context->resolve_threads = [&]() -> VcpuResolution {
+    if (running) return h.vcpus.resolution();
+    VcpuResolution none;
+    none.problem = problem;
+    none.all_vcpus_tid = problem.find("TCG") != std::string::npos
+                             ? std::optional<pid_t>(tcg_thread)
+                             : std::nullopt;
+    return none;
+  };
+  auto [connection, guest] = h.connect(context);
+  guest->send(hello());
+  CHECK(guest->receive_until<Welcome>().vcpus == 2);
+
+  guest->send(start(1, {"task-clock"}, 50));
+  auto refused = expect_error(*guest, ErrorCode::domain_unavailable);
+  CHECK(refused.request_id == 1u);
+  CHECK(refused.message ==
+        "cannot find the vCPU threads of domain 'web1': no QEMU process of domain 'web1' (not "
+        "running?)");
+
+  // Naming a vCPU does not change the answer: no vCPU has a thread, the domain has none.
+  auto named = start(2, {"task-clock"});
+  named.vcpus = std::vector<std::uint32_t>{0};
+  guest->send(named);
+  CHECK(expect_error(*guest, ErrorCode::domain_unavailable).request_id == 2u);
+
+  // Single-threaded TCG: one thread runs every vCPU; it is not counted once per vCPU.
+  problem = "domain 'web1' runs single-threaded TCG: its thread " + std::to_string(tcg_thread) +
+            " 'ALL CPUs/TCG' runs every vCPU";
+  guest->send(start(3, {"task-clock"}));
+  refused = expect_error(*guest, ErrorCode::domain_unavailable);
+  CHECK(refused.message == "cannot find the vCPU threads of domain 'web1': " + problem);
+  CHECK_FALSE(connection->counting());
+  CHECK(connection->open_counter_fds() == 0);
+  CHECK(h.config.host_counters->in_use() == 0);
+
+  // The session is intact, and the threads are looked up again at the next start.
+  guest->send(Keepalive{kNonce});
+  CHECK(guest->receive_until<Keepalive>().nonce == kNonce);
+  running = true;
+  guest->send(start(4, {"task-clock"}));
+  CHECK(guest->receive_until<Started>().vcpus == std::vector<std::uint32_t>{0, 1});
+  guest->send(Stop{kNonce, 4});
+  CHECK(guest->receive_until<Report>().reason == EndReason::stopped);
+}
+
+TEST_CASE("an offline vCPU: not counted, not a row; naming it is invalid-vcpu") {
+  Harness h;
+  h.config.lease_ms = kLongLeaseMs;
+  h.vcpus.set_busy(false);
+  const FakeVcpus own(3, /*busy_vcpu=*/2);
+  auto resolution = own.resolution();
+  resolution.threads.erase(resolution.threads.begin() + 1);  // vCPU 1 has no thread
+  auto context = h.domain("web1", 3);
+  context->resolve_threads = [resolution] { return resolution; };
+  auto [connection, guest] = h.connect(context);
+  guest->send(hello());
+  CHECK(guest->receive_until<Welcome>().vcpus == 3);  // the domain's count, from its XML
+
+  // Every vCPU: the ones with a thread, by their own indices.
+  guest->send(start(1, {"task-clock", "cs"}, 40, /*per_vcpu=*/true));
+  const auto started = guest->receive_until<Started>();
+  CHECK(started.vcpus == std::vector<std::uint32_t>{0, 2});
+  CHECK(started.columns.size() == 2);
+  CHECK(connection->open_counter_fds() == 4);  // 2 columns x 2 threads
+  h.io.run_for(200ms);
+  guest->send(Stop{kNonce, 1});
+  std::vector<Sample> samples;
+  const auto report = guest->receive_until<Report>(&samples);
+  REQUIRE_FALSE(samples.empty());
+  for (const auto& sample : samples) {
+    REQUIRE(sample.vcpus.size() == 2);
+    CHECK(sample.vcpus[0].vcpu == 0);
+    CHECK(sample.vcpus[1].vcpu == 2);
+    CHECK(sample.totals.size() == 2);
+  }
+  REQUIRE(report.vcpus.size() == 2);
+  CHECK(report.vcpus[0].vcpu == 0);
+  CHECK(report.vcpus[1].vcpu == 2);
+  for (const auto& row : report.vcpus) {
+    CHECK(row.status == VcpuStatus::running);
+    CHECK(row.counts.size() == 2);
+  }
+  // The counts are those of the right threads: vCPU 2 spins, vCPU 0 sleeps.
+  const auto busy = counted(report.vcpus[1].counts[0]).value;
+  const auto idle = counted(report.vcpus[0].counts[0]).value;
+  CHECK(busy > 5 * idle);
+  CHECK(counted(report.totals[0]).value == busy + idle);
+
+  // Naming the offline vCPU, alone or with others.
+  auto offline = start(2, {"task-clock"});
+  offline.vcpus = std::vector<std::uint32_t>{1};
+  guest->send(offline);
+  auto refused = expect_error(*guest, ErrorCode::invalid_vcpu);
+  CHECK(refused.request_id == 2u);
+  CHECK(refused.message ==
+        "vCPU 1 of domain 'web1' has no thread (offline?); vCPUs with threads: 0,2");
+  offline.request_id = 3;
+  offline.vcpus = std::vector<std::uint32_t>{2, 0, 1};
+  guest->send(offline);
+  CHECK(expect_error(*guest, ErrorCode::invalid_vcpu).request_id == 3u);
+  CHECK_FALSE(connection->counting());
+
+  // The online ones, named out of order: counted in ascending order.
+  auto online = start(4, {"task-clock"});
+  online.vcpus = std::vector<std::uint32_t>{2, 0};
+  guest->send(online);
+  CHECK(guest->receive_until<Started>().vcpus == std::vector<std::uint32_t>{0, 2});
+  guest->send(Stop{kNonce, 4});
+  const auto second = guest->receive_until<Report>();
+  REQUIRE(second.vcpus.size() == 2);
+  CHECK(second.vcpus[0].vcpu == 0);
+  CHECK(second.vcpus[1].vcpu == 2);
+}
+
+TEST_CASE("list-events answers every catalogue event with its status on this host") {
+  Harness h;
+  h.config.lease_ms = kLongLeaseMs;
+  auto [connection, guest] = h.connect(h.domain("web1"));
+  guest->send(ListEvents{kNonce});
+  CHECK(expect_error(*guest, ErrorCode::no_session).nonce == kNonce);
+
+  guest->send(hello());
+  const auto welcome = guest->receive_until<Welcome>();
+  guest->send(ListEvents{kNonce});
+  const auto events = guest->receive_until<Events>();
+  CHECK(events.nonce == kNonce);
+
+  // The catalogue, in catalogue order, each with the status the host's probe finds now.
+  const auto catalogue = event_catalogue();
+  const auto probed = probe_event_table();
+  REQUIRE(events.events.size() == catalogue.size());
+  REQUIRE(probed.size() == catalogue.size());
+  const bool pmu = test::host_pmu().present();
+  MESSAGE(test::host_pmu().describe());
+  for (std::size_t i = 0; i < catalogue.size(); ++i) {
+    const auto& event = events.events[i];
+    CAPTURE(event.name);
+    CHECK(event.name == catalogue[i].name);
+    CHECK(event.kind == catalogue[i].kind);
+    CHECK(event == probed[i]);
+    CHECK(event.reason.empty() == (event.status == Availability::supported));
+    if (event.kind == EventKind::software) {
+      CHECK(event.status == Availability::supported);
+    } else if (event.name == "cpu-cycles" || event.name == "instructions") {
+      CHECK(event.status == (pmu ? Availability::supported : Availability::not_supported));
+    }
+  }
+  CHECK(events.events == welcome.events);
+
+  // Another program's nonce is not this session.
+  guest->send(ListEvents{kOtherNonce});
+  CHECK(expect_error(*guest, ErrorCode::no_session).nonce == kOtherNonce);
+
+  // Allowed while a request counts; the request goes on.
+  guest->send(start(1, {"task-clock"}, 20));
+  guest->receive_until<Started>();
+  guest->send(ListEvents{kNonce});
+  std::vector<Sample> samples;
+  CHECK(guest->receive_until<Events>(&samples).events == probed);
+  CHECK(connection->counting());
+  guest->send(Stop{kNonce, 1});
+  CHECK(guest->receive_until<Report>(&samples).reason == EndReason::stopped);
+}
+
+TEST_CASE("an exception while starting is an internal error; the session and hostd go on") {
+  Harness h;
+  h.config.lease_ms = kLongLeaseMs;
+  auto context = h.domain("web1");
+  bool libvirt_down = true;
+  context->resolve_threads = [&]() -> VcpuResolution {
+    if (libvirt_down) throw std::runtime_error("libvirt: connection reset by peer");
+    return h.vcpus.resolution();
+  };
+  auto [connection, guest] = h.connect(context);
+  auto [other, other_guest] = h.connect(h.domain("web2"));
+  guest->send(hello());
+  guest->receive_until<Welcome>();
+  other_guest->send(hello(kOtherNonce));
+  other_guest->receive_until<Welcome>();
+  const auto fds_before = process_fds();
+
+  guest->send(start(1, {"task-clock"}, 20));
+  const auto failed = expect_error(*guest, ErrorCode::internal);
+  CHECK(failed.request_id == 1u);
+  CHECK(failed.nonce == kNonce);
+  CHECK(failed.message == "the host could not start counting: libvirt: connection reset by peer");
+  CHECK_FALSE(connection->counting());
+  CHECK(connection->has_session());
+  CHECK(connection->open_counter_fds() == 0);
+  CHECK(h.config.host_counters->in_use() == 0);
+  CHECK(process_fds() == fds_before);
+
+  // Another domain's channel is served meanwhile.
+  auto other_start = start(1, {"task-clock"}, 20);
+  other_start.nonce = kOtherNonce;
+  other_guest->send(other_start);
+  other_guest->receive_until<Started>();
+  h.io.run_for(100ms);
+  other_guest->send(Stop{kOtherNonce, 1});
+  std::vector<Sample> other_samples;
+  CHECK(other_guest->receive_until<Report>(&other_samples).reason == EndReason::stopped);
+  CHECK_FALSE(other_samples.empty());
+
+  // And the failed channel counts once libvirt answers again.
+  libvirt_down = false;
+  guest->send(start(2, {"task-clock"}));
+  CHECK(guest->receive_until<Started>().vcpus == std::vector<std::uint32_t>{0, 1});
+  guest->send(Stop{kNonce, 2});
+  CHECK(guest->receive_until<Report>().reason == EndReason::stopped);
+}
+
+TEST_CASE("a start that throws after taking its counters from the host budget gives them back") {
+  Harness h;
+  h.config.lease_ms = kLongLeaseMs;
+  auto context = h.domain("web1");
+  auto resolution = h.vcpus.resolution();
+  resolution.threads[1].tid = 0;  // a resolver bug: the counter set refuses it (tid 0 is hostd)
+  context->resolve_threads = [resolution] { return resolution; };
+  auto [connection, guest] = h.connect(context);
+  guest->send(hello());
+  guest->receive_until<Welcome>();
+  const auto fds_before = process_fds();
+
+  guest->send(start(1, {"task-clock", "cs"}));
+  const auto failed = expect_error(*guest, ErrorCode::internal);
+  CHECK(failed.request_id == 1u);
+  CHECK(failed.message.rfind("the host could not start counting: ", 0) == 0);
+  CHECK(failed.message.find("vCPU 1") != std::string::npos);
+  CHECK_FALSE(connection->counting());
+  CHECK(connection->open_counter_fds() == 0);
+  CHECK(h.config.host_counters->in_use() == 0);
+  CHECK(process_fds() == fds_before);
+
+  guest->send(Keepalive{kNonce});
+  CHECK(guest->receive_until<Keepalive>().nonce == kNonce);
+}
+
+TEST_CASE("a sampler that throws ends its request with reason error; nothing leaks, the session "
+          "and other channels go on") {
+  Harness h;
+  h.config.lease_ms = kLongLeaseMs;
+  auto [connection, guest] = h.connect(h.domain("web1"));
+  auto [other, other_guest] = h.connect(h.domain("web2"));
+  int readings = 0;
+  connection->set_sample_hook_for_testing([&readings] {
+    if (++readings == 3) throw std::runtime_error("perf read failed: EIO");
+  });
+  guest->send(hello());
+  guest->receive_until<Welcome>();
+  other_guest->send(hello(kOtherNonce));
+  other_guest->receive_until<Welcome>();
+  const auto fds_before = process_fds();
+
+  auto other_start = start(1, {"task-clock"}, 20);
+  other_start.nonce = kOtherNonce;
+  other_guest->send(other_start);
+  other_guest->receive_until<Started>();
+  guest->send(start(1, {"task-clock", "cs"}, 20));
+  guest->receive_until<Started>();
+  CHECK(h.config.host_counters->in_use() == 2 + 4);
+
+  std::vector<Sample> samples;
+  const auto report = report_after_failure(*guest, 1, samples);
+  CHECK(report.reason == EndReason::error);
+  CHECK(report.request_id == 1u);
+  CHECK(samples.size() == 2);  // the third reading failed
+  CHECK(report.samples_sent == 2);
+  CHECK(report.columns.size() == 2);
+  CHECK(report.vcpus.size() == 2);
+  CHECK_FALSE(connection->counting());
+  CHECK(connection->has_session());
+  CHECK(connection->open_counter_fds() == 0);
+  CHECK(h.config.host_counters->in_use() == 2);  // only the other channel's counters
+  CHECK(other->counting());
+
+  // No stray samples after the report; the session answers and counts again.
+  guest->send(Keepalive{kNonce});
+  CHECK(guest->receive_until<Keepalive>().nonce == kNonce);
+  guest->send(start(2, {"task-clock"}, 20));
+  guest->receive_until<Started>();
+  h.io.run_for(100ms);
+  guest->send(Stop{kNonce, 2});
+  std::vector<Sample> later;
+  CHECK(guest->receive_until<Report>(&later).reason == EndReason::stopped);
+  CHECK(later.size() >= 2);
+  for (const auto& sample : later) CHECK(sample.request_id == 2u);
+
+  // The other domain's request was never disturbed.
+  other_guest->send(Stop{kOtherNonce, 1});
+  std::vector<Sample> other_samples;
+  const auto other_report = other_guest->receive_until<Report>(&other_samples);
+  CHECK(other_report.reason == EndReason::stopped);
+  CHECK(other_report.samples_dropped == 0);
+  CHECK(other_samples.size() >= 5);
+  CHECK(h.config.host_counters->in_use() == 0);
+  CHECK(process_fds() == fds_before);
 }
