@@ -165,10 +165,10 @@ void CounterSet::disable() {
   }
 }
 
-void CounterSet::read_thread(Thread& thread) {
+void CounterSet::read_thread(Thread& thread, bool check_presence) {
   if (thread.ended) return;
   // Checked before reading: if the thread had exited by now, what we read next is final.
-  const bool exited = thread.watch.check() == ThreadPresence::exited;
+  const bool exited = check_presence && thread.watch.check() == ThreadPresence::exited;
   for (auto& group : thread.groups) {
     for (const auto& counter : group.counters) thread.cells[counter.column].reset();
     const auto reading = read_group(group.counters.front().fd.get(), group.counters.size());
@@ -188,12 +188,15 @@ void CounterSet::read_thread(Thread& thread) {
   }
 }
 
-CounterReading CounterSet::read() {
+CounterReading CounterSet::read(PresenceCheck presence) {
+  const auto now = std::chrono::steady_clock::now();
+  const bool check_presence = presence == PresenceCheck::now || now >= next_presence_check_;
+  if (check_presence) next_presence_check_ = now + kPresenceCheckPeriod;
   CounterReading reading;
   reading.totals.assign(plan_.size(), std::nullopt);
   reading.vcpus.reserve(threads_.size());
   for (auto& thread : threads_) {
-    read_thread(thread);
+    read_thread(thread, check_presence);
     protocol::VcpuCounts row;
     row.vcpu = thread.target.vcpu;
     row.status = thread.ended ? protocol::VcpuStatus::ended : protocol::VcpuStatus::running;

@@ -4,6 +4,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -19,6 +20,15 @@ namespace perfkvm::host {
 struct VcpuTarget {
   std::uint32_t vcpu = 0;
   pid_t tid = 0;
+};
+
+// When read() asks /proc whether the threads still exist (thread_watch.hpp). A per-thread
+// counter stays readable after its thread exits, so the counts never depend on it; only when a
+// row is reported ended, and its fds closed, does. Asking at every sample cost more than the
+// counter reads themselves (a path walk and the kernel's do_task_stat per thread).
+enum class PresenceCheck {
+  periodic,  // at most once per kPresenceCheckPeriod (the sampling path)
+  now,       // at this read (the final reading, and callers without a sampler)
 };
 
 struct CounterReading {
@@ -55,12 +65,16 @@ class CounterSet {
   // Stops every group; later reads return the same values.
   void disable();
 
+  // How long a thread's exit may go unnoticed by periodic reads.
+  static constexpr std::chrono::seconds kPresenceCheckPeriod{1};
+
   // The counts since enable(), scaled for multiplexing. A thread that has exited (as
-  // /proc/<tid>/stat tells, see thread_watch.hpp) is reported ended with its final counts, and
-  // its counters are closed. Never fails: an unreadable counter gives null cells.
+  // /proc/<tid>/stat tells, see thread_watch.hpp; asked as `presence` says) is reported ended
+  // with its final counts, and its counters are closed. Never fails: an unreadable counter
+  // gives null cells.
   // For a per-thread counter time_enabled and time_running advance only while the thread is on
   // a CPU: a vCPU thread blocked since enable() reads [0, 0, 0].
-  CounterReading read();
+  CounterReading read(PresenceCheck presence = PresenceCheck::now);
 
   // Perf event fds currently open (ended threads' counters are closed).
   std::size_t open_fd_count() const;
@@ -88,12 +102,13 @@ class CounterSet {
                    const std::vector<std::vector<std::size_t>>& groups,
                    std::vector<std::vector<int>>& errors);
   void aggregate_columns(const std::vector<std::vector<int>>& errors);
-  void read_thread(Thread& thread);
+  void read_thread(Thread& thread, bool check_presence);
 
   std::vector<CounterColumn> plan_;
   std::vector<protocol::Column> columns_;
   std::vector<Thread> threads_;
   bool enabled_ = false;
+  std::chrono::steady_clock::time_point next_presence_check_{};
 };
 
 }  // namespace perfkvm::host

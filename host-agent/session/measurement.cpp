@@ -70,7 +70,7 @@ protocol::Sample Measurement::sample(const std::string& nonce, std::uint64_t req
   sample.nonce = nonce;
   sample.request_id = request_id;
   sample.seq = ++seq_;
-  auto reading = counters_->read();
+  auto reading = counters_->read(PresenceCheck::periodic);
   note_threads(reading);
   sample.elapsed_ns = elapsed_ns();
   sample.host_time_ns = static_cast<std::uint64_t>(

@@ -36,7 +36,8 @@ class Measurement {
   void close() { counters_.reset(); }
 
   // True once every counted vCPU thread has exited (the domain stopped, or its vCPUs were
-  // unplugged), as of the last sample() or check_threads().
+  // unplugged), as of the last sample() (which notices an exit within
+  // CounterSet::kPresenceCheckPeriod) or check_threads().
   bool threads_ended() const { return threads_ended_; }
   // Reads the counters to find out whether the threads still exist (no sample taken).
   bool check_threads();
