@@ -44,6 +44,11 @@ void append_cells(std::string& out, const std::vector<Cell>& cells) {
 
 bool append_sample_json(const Sample& sample, std::string& out) {
   if (!plain(sample.nonce)) return false;
+  // Room for the usual case up front (a cell is at most 3 x 20 digits and punctuation), so
+  // the appends below do not grow the string step by step.
+  std::size_t cells = sample.totals.size();
+  for (const auto& row : sample.vcpus) cells += row.counts.size() + 1;
+  out.reserve(out.size() + 160 + sample.nonce.size() + 48 * cells);
   // The field order of message_json.cpp's writer: type, nonce, then the sample's fields.
   out += "{\"type\":\"";
   out += Sample::kType;

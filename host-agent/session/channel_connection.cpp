@@ -81,7 +81,12 @@ ChannelConnection::ChannelConnection(ChannelSocket socket, std::shared_ptr<Domai
       outbox_ready_(socket_.get_executor()),
       lease_timer_(socket_.get_executor()),
       start_throttle_(config.max_starts_per_second),
-      throttle_timer_(socket_.get_executor()) {}
+      throttle_timer_(socket_.get_executor()) {
+  // Non-blocking for send()'s direct write, which must never stall hostd's one thread; Asio's
+  // own asynchronous operations are unaffected.
+  boost::system::error_code ignored;
+  socket_.non_blocking(true, ignored);
+}
 
 ChannelConnection::~ChannelConnection() {
   if (session_) --domain_->active_sessions;
@@ -526,6 +531,20 @@ bool ChannelConnection::send(const protocol::Message& message, Outbox::Kind kind
     log::error(label_ + ": cannot send '" + std::string(protocol::type_name(message)) +
                "': " + unsendable.what());
     return false;
+  }
+  if (outbox_.empty()) {
+    // Nothing queued, so nothing is being written: write now, without waking the writer (on
+    // the sampling path that round trip through the scheduler cost more than the write).
+    boost::system::error_code ec;
+    const std::size_t written = socket_.write_some(asio::buffer(frame), ec);
+    if (written == frame.size()) return true;
+    if (written > 0) {
+      // The rest of a frame that has begun must follow it, whatever its kind: queued as a
+      // reply, which the bound never drops from an empty outbox.
+      frame.erase(0, written);
+      kind = Outbox::Kind::reply;
+    }
+    // would_block: the writer waits for the guest; another error: the writer reports it.
   }
   if (!outbox_.push(std::move(frame), kind)) {
     if (kind == Outbox::Kind::reply) {
