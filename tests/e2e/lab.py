@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-VIRSH = ["virsh", "-q", "-c", "qemu:///system"]
 CONTROL_CHANNEL = "org.perfkvm.e2e-control.0"
 PERFKVM_CHANNEL = "org.perfkvm.0"
 STATIC_TARGETS = {
@@ -100,6 +99,21 @@ class Lab:
         self.state["libvirt"] = str(state_dir)
         self._save()
 
+    @property
+    def libvirt_state(self):
+        return Path(self.state["libvirt"])
+
+    def virsh(self):
+        return virsh(self.libvirt_state)
+
+    def libvirt_uri(self):
+        return libvirt_uri(self.libvirt_state)
+
+    def namespace_root(self):
+        """/ as the suite's libvirtd sees it (its private /run/libvirt, /var/lib/libvirt)."""
+        holder = (self.libvirt_state / "holder.pid").read_text().strip()
+        return Path(f"/proc/{holder}/root")
+
     def cleanup(self):
         cleanup_state(self.state)
 
@@ -141,6 +155,20 @@ def stop_process(pid, comm, timeout=10):
         log(f"cleanup: killed {comm} {pid}")
 
 
+def libvirt_uri(state_dir):
+    """The suite's own libvirtd (libvirt-up.sh): qemu:///system on its private socket."""
+    return f"qemu:///system?socket={state_dir}/sock/libvirt-sock"
+
+
+def virsh(state_dir):
+    return ["virsh", "-q", "-c", libvirt_uri(state_dir)]
+
+
+def in_libvirt_namespace(state_dir, argv):
+    """argv run in the mount namespace of the suite's libvirtd (libvirt-ns.sh)."""
+    return [str(HERE / "libvirt-ns.sh"), str(state_dir), *map(str, argv)]
+
+
 def cleanup_state(state):
     """Stops what a Lab recorded: processes, then domains, then libvirtd; keeps the logs."""
     for pid, comm in reversed(state["processes"]):
@@ -149,7 +177,9 @@ def cleanup_state(state):
         except OSError as error:
             log(f"cleanup: {comm} {pid}: {error}")
     for name in reversed(state["domains"]):
-        result = run(VIRSH + ["destroy", name], check=False, timeout=60)
+        if not state["libvirt"]:
+            break
+        result = run(virsh(state["libvirt"]) + ["destroy", name], check=False, timeout=60)
         if result.returncode != 0 and "not found" not in result.stderr:
             log(f"cleanup: virsh destroy {name}: {result.stderr.strip()}")
     if state["libvirt"]:
@@ -236,11 +266,13 @@ def host_pmu(build_dir):
 # ---- libvirt --------------------------------------------------------------------------------
 
 def libvirt_up(lab):
+    """The suite's own libvirtd, on every machine (libvirt-up.sh); returns its state dir."""
     state = lab.dir / "libvirt"
     state.mkdir()
     # Recorded first: libvirt-down.sh stops only what libvirt-up.sh started, whatever happens.
     lab.track_libvirt(state)
-    result = run([str(HERE / "libvirt-up.sh"), str(state)], timeout=120)
+    result = run([str(HERE / "libvirt-up.sh"), str(state),
+                  str(lab.build_dir / "e2e-cache" / "libvirt-cache")], timeout=120)
     for line in result.stdout.splitlines():
         log(line)
     return state
@@ -276,12 +308,8 @@ class Domain:
         self._control = None
 
     def start(self):
-        if run(VIRSH + ["domstate", self.name], check=False).returncode == 0:
-            log(f"domain {self.name} is left over from an earlier run: destroying it")
-            run(VIRSH + ["destroy", self.name], check=False)
-            run(VIRSH + ["undefine", self.name], check=False)
         self.lab.track_domain(self.name)
-        run(VIRSH + ["create", str(self.xml_path)], timeout=120)
+        run(self.lab.virsh() + ["create", str(self.xml_path)], timeout=120)
         self.running = True
         self.started_at = time.monotonic()
         log(f"domain {self.name} started (QEMU pid {self.qemu_pid()})")
@@ -292,11 +320,12 @@ class Domain:
             self._control = None
         if self.running:
             self.running = False
-            run(VIRSH + ["destroy", self.name], check=False, timeout=60)
+            run(self.lab.virsh() + ["destroy", self.name], check=False, timeout=60)
             self.lab.untrack_domain(self.name)
 
     def qemu_pid(self):
-        return int(Path(f"/run/libvirt/qemu/{self.name}.pid").read_text().strip())
+        pid_file = self.lab.namespace_root() / f"run/libvirt/qemu/{self.name}.pid"
+        return int(pid_file.read_text().strip())
 
     def vcpu_tids(self):
         """{vCPU index: host thread id}, from the QEMU threads' names ("CPU n/TCG")."""
@@ -313,7 +342,7 @@ class Domain:
         return tids
 
     def live_channel_path(self, target_name):
-        xml = run(VIRSH + ["dumpxml", self.name]).stdout
+        xml = run(self.lab.virsh() + ["dumpxml", self.name]).stdout
         for channel in re.findall(r"<channel type='unix'>.*?</channel>", xml, re.S):
             if f"name='{target_name}'" in channel:
                 match = re.search(r"<source mode='bind' path='([^']+)'", channel)
@@ -321,7 +350,7 @@ class Domain:
         return None
 
     def domstats_vcpu_time_ns(self, vcpu):
-        stats = run(VIRSH + ["domstats", "--vcpu", self.name]).stdout
+        stats = run(self.lab.virsh() + ["domstats", "--vcpu", self.name]).stdout
         match = re.search(rf"vcpu\.{vcpu}\.time=(\d+)", stats)
         if not match:
             raise Failure(f"virsh domstats --vcpu {self.name}: no vcpu.{vcpu}.time in:\n{stats}")
@@ -452,7 +481,11 @@ class Hostd:
     def __init__(self, lab, binary, log_name, extra_args=()):
         self.lab, self.binary = lab, Path(binary)
         self.log_path = lab.dir / log_name
-        self.args = [str(self.binary), "--connect", "qemu:///system", "-v", *extra_args]
+        # In the libvirtd's mount namespace: there are the pid files and channel sockets it
+        # names (nsenter execs hostd, so the pid is hostd's).
+        self.args = in_libvirt_namespace(
+            lab.libvirt_state,
+            [self.binary, "--connect", lab.libvirt_uri(), "-v", *extra_args])
         self.process = None
 
     def start(self):
@@ -464,7 +497,7 @@ class Hostd:
         log_file.close()
         self.started_at = time.monotonic()
         self.lab.track_process(self.process.pid, "perfkvm-hostd")
-        log(f"perfkvm-hostd started, pid {self.process.pid}: {' '.join(self.args[1:])}")
+        log(f"perfkvm-hostd started, pid {self.process.pid}: {' '.join(self.args)}")
         return self
 
     @property
