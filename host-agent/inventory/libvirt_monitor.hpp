@@ -37,6 +37,10 @@ class LibvirtMonitor {
   // accept time), not only as the last event left it; nullptr while libvirt is unreachable.
   std::shared_ptr<DomainContext> domain_for_cid(std::uint32_t cid);
 
+  // libvirt's close callback (registered by connect(); `self` is the monitor). Public so that
+  // tests can play libvirtd going away: the test driver never closes a connection.
+  static void on_close(virConnectPtr, int reason, void* self);
+
  private:
   boost::asio::awaitable<void> run();
   bool connect();
@@ -46,7 +50,6 @@ class LibvirtMonitor {
 
   static int on_lifecycle(virConnectPtr, virDomainPtr domain, int event, int detail, void* self);
   static void on_device(virConnectPtr, virDomainPtr domain, const char* alias, void* self);
-  static void on_close(virConnectPtr, int reason, void* self);
 
   boost::asio::any_io_executor executor_;
   std::string uri_;

@@ -1,14 +1,21 @@
 // Discovery and the admin CLI against libvirt's test driver (no daemon): perfkvm-host list on a
 // fixture node, hostd's monitor following domains that start and stop, a whole guest session
 // through monitor -> registry -> virtio-serial client -> session -> counters on the threads of
-// a stand-in QEMU process, and perfkvm-host stat counting those threads.
+// a stand-in QEMU process, and perfkvm-host stat counting those threads. The monitor also
+// when libvirt is unreachable or goes away (reconnecting with backoff, re-discovering), on
+// lifecycle events, on lookups that fail, and on domain XML it cannot use.
 #include <doctest/doctest.h>
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/json/parse.hpp>
+#include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <functional>
 #include <sstream>
 
 #include "fake_qemu_process.hpp"
@@ -86,6 +93,11 @@ struct ChannelSocketServer {
 // test:///default: one shared state per process, so the test's own connection changes what
 // the monitor's connection sees, and its events reach the monitor.
 struct MonitoredRegistry {
+  explicit MonitoredRegistry(const std::string& uri = "test:///default")
+      : monitor{io.get_executor(), uri, "org.perfkvm.0", registry} {
+    silence_libvirt_default_errors();  // as perfkvm-hostd does: it logs libvirt's errors itself
+  }
+
   boost::asio::io_context io;
   LibvirtEventLoop loop{io};
   SessionConfig config;
@@ -96,7 +108,7 @@ struct MonitoredRegistry {
     return p;
   }();
   DomainRegistry registry{io.get_executor(), config, events, paths};
-  LibvirtMonitor monitor{io.get_executor(), "test:///default", "org.perfkvm.0", registry};
+  LibvirtMonitor monitor;
 
   ~MonitoredRegistry() {
     monitor.stop();
@@ -120,6 +132,103 @@ std::string vsock_domain_xml(const std::string& name, const std::string& uuid, s
          "</uuid><memory unit='MiB'>128</memory><vcpu>1</vcpu><os><type>hvm</type></os>"
          "<devices><vsock model='virtio'><cid auto='no' address='" + std::to_string(cid) +
          "'/></vsock></devices></domain>";
+}
+
+// Runs the io_context until `done` or `timeout`; returns done().
+bool run_until(boost::asio::io_context& io, const std::function<bool()>& done,
+               std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!done() && std::chrono::steady_clock::now() < deadline) io.run_for(10ms);
+  return done();
+}
+
+// What perfkvm's log (stderr) says while it lives; echoed to the real stderr at the end.
+class StderrCapture {
+ public:
+  StderrCapture() {
+    path_ = temp_dir() / ("stderr-" + std::to_string(++count_) + ".log");
+    const int fd = ::open(path_.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    REQUIRE(fd >= 0);
+    std::fflush(stderr);
+    saved_ = ::dup(STDERR_FILENO);
+    REQUIRE(saved_ >= 0);
+    REQUIRE(::dup2(fd, STDERR_FILENO) == STDERR_FILENO);
+    ::close(fd);
+  }
+  ~StderrCapture() {
+    std::fflush(stderr);
+    ::dup2(saved_, STDERR_FILENO);
+    ::close(saved_);
+    std::fputs(text().c_str(), stderr);
+    std::filesystem::remove(path_);
+  }
+  StderrCapture(const StderrCapture&) = delete;
+  StderrCapture& operator=(const StderrCapture&) = delete;
+
+  std::string text() const {
+    std::fflush(stderr);
+    std::ifstream in(path_);
+    std::ostringstream all;
+    all << in.rdbuf();
+    return all.str();
+  }
+  // The log lines containing `needle`, in order.
+  std::vector<std::string> lines(const std::string& needle) const {
+    std::vector<std::string> found;
+    std::istringstream all(text());
+    for (std::string line; std::getline(all, line);) {
+      if (line.find(needle) != std::string::npos) found.push_back(line);
+    }
+    return found;
+  }
+
+ private:
+  static inline int count_ = 0;
+  std::filesystem::path path_;
+  int saved_ = -1;
+};
+
+// A log line's "HH:MM:SS.mmm" time of day, in ms.
+long long log_time_ms(const std::string& line) {
+  int h = 0, m = 0, sec = 0, ms = 0;
+  REQUIRE_MESSAGE(std::sscanf(line.c_str(), "%d:%d:%d.%d", &h, &m, &sec, &ms) == 4,
+                  "no time in log line: " << line);
+  return ((h * 60LL + m) * 60 + sec) * 1000 + ms;
+}
+
+long long ms_between(const std::string& earlier, const std::string& later) {
+  long long gap = log_time_ms(later) - log_time_ms(earlier);
+  if (gap < 0) gap += 86'400'000;  // across midnight
+  return gap;
+}
+
+// Domains this test creates on test:///default (shared by every connection of the process):
+// gone at the end of the test whatever happened.
+struct DefaultDriverDomains {
+  ConnectPtr admin = open("test:///default");
+  std::vector<std::string> uuids;
+
+  DomainPtr create(const std::string& xml, const std::string& uuid) {
+    uuids.push_back(uuid);
+    DomainPtr domain(virDomainCreateXML(admin.get(), xml.c_str(), 0));
+    REQUIRE_MESSAGE(domain, libvirt_error());
+    return domain;
+  }
+  ~DefaultDriverDomains() {
+    for (const auto& uuid : uuids) {
+      DomainPtr domain(virDomainLookupByUUIDString(admin.get(), uuid.c_str()));
+      if (!domain) continue;
+      if (virDomainIsActive(domain.get()) == 1) virDomainDestroy(domain.get());
+      if (virDomainIsPersistent(domain.get()) == 1) virDomainUndefine(domain.get());
+    }
+  }
+};
+
+std::string plain_domain_xml(const std::string& name, const std::string& uuid,
+                             const std::string& vcpu = "<vcpu>1</vcpu>") {
+  return "<domain type='test'><name>" + name + "</name><uuid>" + uuid +
+         "</uuid><memory unit='MiB'>128</memory>" + vcpu +
+         "<os><type>hvm</type></os></domain>";
 }
 
 }  // namespace
@@ -310,4 +419,291 @@ TEST_CASE("perfkvm-host stat counts a domain's vCPU threads from the host") {
   CHECK_THROWS_WITH_AS(run_stat(connection.get(), "org.perfkvm.0", paths, options, out),
                        "domain 'nosuch' not found (perfkvm-host list shows the domains)",
                        std::runtime_error);
+}
+
+TEST_CASE("hostd's monitor retries an unreachable libvirt with doubling delays, then discovers") {
+  const auto dir = temp_dir() / "unreachable";
+  std::filesystem::create_directories(dir);
+  const auto node = dir / "node.xml";
+  std::filesystem::remove(node);
+  const std::string uri = "test://" + node.string();  // no such file yet: connecting fails
+  MonitoredRegistry h(uri);
+  StderrCapture log;
+  const std::string refused = "cannot connect to libvirt at " + uri;
+  h.monitor.start();
+  REQUIRE(run_until(h.io, [&] { return log.lines(refused).size() >= 2; }, 3s));
+  CHECK_FALSE(h.monitor.connected());
+  CHECK(h.monitor.connects() == 0);
+  CHECK(h.registry.entries().empty());
+
+  std::filesystem::copy_file(perfkvm::test::data_dir() / "test-driver" / "node.xml", node);
+  REQUIRE(run_until(h.io, [&] { return h.monitor.connected(); }, 3s));
+  CHECK(h.monitor.connects() == 1);
+  const auto failures = log.lines(refused);
+  const auto connected = log.lines("connected to libvirt at " + uri);
+  REQUIRE(failures.size() == 2);
+  REQUIRE(connected.size() == 1);
+  CHECK(failures[0].find("(retrying; hostd needs read access to libvirt)") != std::string::npos);
+  // 500 ms, then 1 s (log times are in whole ms: a little slack).
+  CHECK(ms_between(failures[0], failures[1]) >= 495);
+  CHECK(ms_between(failures[1], connected[0]) >= 995);
+  // Discovered: the fixture's running domains, not the shut-off one.
+  CHECK(h.registry.entries().size() == 3);
+  CHECK(h.registry.find("6f1a52a4-6c0e-4b7e-9d3c-0a1b2c3d4e01") != nullptr);  // web1
+  CHECK(h.registry.find("6f1a52a4-6c0e-4b7e-9d3c-0a1b2c3d4e03") == nullptr);  // db: shut off
+  REQUIRE(h.registry.find_by_cid(7));
+  CHECK(h.registry.find_by_cid(7)->name == "web2");
+
+  // Lost again: the delays start over at 500 ms (not at the 2 s they had grown to).
+  std::filesystem::remove(node);
+  LibvirtMonitor::on_close(nullptr, VIR_CONNECT_CLOSE_REASON_KEEPALIVE, &h.monitor);
+  REQUIRE(run_until(h.io, [&] { return log.lines(refused).size() >= 4; }, 3s));
+  const auto again = log.lines(refused);
+  CHECK(log.lines("lost the connection to libvirt (keepalive timeout)").size() == 1);
+  CHECK(ms_between(connected[0], again[2]) < 100);  // at once
+  CHECK(ms_between(again[2], again[3]) >= 495);
+  CHECK(ms_between(again[2], again[3]) < 1900);
+}
+
+TEST_CASE("hostd's monitor: when libvirtd goes away it keeps serving, retries with doubling "
+          "delays, and re-discovers what changed meanwhile") {
+  const auto dir = temp_dir() / "restart";
+  std::filesystem::create_directories(dir);
+  const auto node = dir / "node.xml";
+  std::filesystem::remove(node);
+  std::filesystem::copy_file(perfkvm::test::data_dir() / "test-driver" / "node.xml", node);
+  const std::string uri = "test://" + node.string();
+  const std::string web1 = "6f1a52a4-6c0e-4b7e-9d3c-0a1b2c3d4e01";
+  std::vector<std::string> stopped;  // outlives h
+  MonitoredRegistry h(uri);
+  h.registry.on_stopped = [&](const DomainContext& d) { stopped.push_back(d.name); };
+  h.monitor.start();
+  REQUIRE(run_until(h.io, [&] { return h.monitor.connected(); }, 2s));
+  REQUIRE(h.registry.entries().size() == 3);
+  const auto web1_context = h.registry.find(web1)->context;
+  REQUIRE(h.monitor.domain_for_cid(7));
+
+  // libvirtd stops (its state file with it, so that reconnecting fails until it is back).
+  std::filesystem::remove(node);
+  StderrCapture log;
+  LibvirtMonitor::on_close(nullptr, VIR_CONNECT_CLOSE_REASON_EOF, &h.monitor);
+  const std::string refused = "cannot connect to libvirt at " + uri;
+  REQUIRE(run_until(h.io, [&] { return log.lines(refused).size() >= 2; }, 3s));
+  CHECK(log.lines("lost the connection to libvirt (libvirtd closed the connection): "
+                  "reconnecting; running domains stay served")
+            .size() == 1);
+  CHECK_FALSE(h.monitor.connected());
+  // Still served while libvirt cannot say otherwise; but no vsock peer is matched to a domain.
+  CHECK(h.registry.entries().size() == 3);
+  CHECK(stopped.empty());
+  CHECK(h.monitor.domain_for_cid(7) == nullptr);
+
+  std::filesystem::copy_file(perfkvm::test::data_dir() / "test-driver" / "node-restarted.xml",
+                             node);
+  REQUIRE(run_until(h.io, [&] { return h.monitor.connected(); }, 3s));
+  CHECK(h.monitor.connects() == 2);
+  const auto failures = log.lines(refused);
+  const auto connected = log.lines("connected to libvirt at " + uri);
+  REQUIRE(failures.size() == 2);
+  REQUIRE(connected.size() == 1);
+  CHECK(ms_between(failures[0], failures[1]) >= 495);
+  CHECK(ms_between(failures[1], connected[0]) >= 995);
+  // web1 was served throughout (the same context: its sessions were never cut); web2 went
+  // away meanwhile, web3 came.
+  REQUIRE(h.registry.find(web1));
+  CHECK(h.registry.find(web1)->context == web1_context);
+  CHECK(stopped == std::vector<std::string>{"web2"});
+  CHECK(h.registry.entries().size() == 3);
+  CHECK(h.monitor.domain_for_cid(7) == nullptr);
+  const auto web3 = h.monitor.domain_for_cid(8);
+  REQUIRE(web3);
+  CHECK(web3->name == "web3");
+}
+
+TEST_CASE("hostd's monitor: only libvirt's word that a domain is gone or inactive stops it") {
+  DefaultDriverDomains domains;
+  MonitoredRegistry h;
+  h.monitor.start();
+  REQUIRE(run_until(h.io, [&] { return h.monitor.connected(); }, 2s));
+
+  const std::string transient = "2d0c4a1e-55aa-4c3b-9e61-7f00000000c1";
+  const std::string persistent = "2d0c4a1e-55aa-4c3b-9e61-7f00000000c2";
+  auto t = domains.create(plain_domain_xml("gone", transient), transient);
+  auto p = domains.create(plain_domain_xml("inactive", persistent), persistent);
+  DomainPtr defined(
+      virDomainDefineXML(domains.admin.get(), plain_domain_xml("inactive", persistent).c_str()));
+  REQUIRE_MESSAGE(defined, libvirt_error());
+  REQUIRE(run_until(h.io, [&] { return h.registry.find(transient) && h.registry.find(persistent); },
+                    2s));
+
+  // An entry libvirt cannot look up for another reason than "no such domain" (here: a uuid
+  // libvirt refuses, VIR_ERR_INVALID_ARG) stays served, also at a vsock peer's accept time.
+  DomainXmlInfo odd;
+  odd.name = "odd";
+  odd.uuid = "not-a-uuid";
+  odd.vcpus = odd.max_vcpus = 1;
+  odd.vsock = true;
+  odd.vsock_cid = 93;
+  h.registry.domain_running(odd);
+  h.monitor.refresh(odd.uuid);
+  CHECK(h.registry.find(odd.uuid) != nullptr);
+  const auto odd_context = h.monitor.domain_for_cid(93);
+  REQUIRE(odd_context);
+  CHECK(odd_context->name == "odd");
+
+  // Destroyed; their STOPPED events are not dispatched before the lookups below.
+  REQUIRE(virDomainDestroy(t.get()) == 0);  // transient: gone (VIR_ERR_NO_DOMAIN)
+  REQUIRE(virDomainDestroy(p.get()) == 0);  // persistent: still defined, inactive
+  h.monitor.refresh(transient);
+  CHECK(h.registry.find(transient) == nullptr);
+  h.monitor.refresh(persistent);
+  CHECK(h.registry.find(persistent) == nullptr);
+  h.io.run_for(50ms);
+  CHECK(h.registry.find(odd.uuid) != nullptr);
+}
+
+TEST_CASE("hostd's monitor re-reads a domain on RESUMED, DEFINED and UNDEFINED; SUSPENDED keeps "
+          "it served") {
+  DefaultDriverDomains domains;
+  MonitoredRegistry h;
+  h.monitor.start();
+  REQUIRE(run_until(h.io, [&] { return h.monitor.connected(); }, 2s));
+  const std::string uuid = "2d0c4a1e-55aa-4c3b-9e61-7f00000000d1";
+  const std::string xml = plain_domain_xml("events", uuid, "<vcpu current='2'>4</vcpu>");
+  auto domain = domains.create(xml, uuid);
+  REQUIRE(run_until(h.io, [&] { return h.registry.find(uuid) != nullptr; }, 2s));
+  auto vcpus = [&] {
+    const auto* entry = h.registry.find(uuid);
+    REQUIRE(entry);
+    CHECK(entry->context->vcpus == entry->info.vcpus);
+    return entry->info.vcpus;
+  };
+  CHECK(vcpus() == 2);
+  // The live vCPU count changes with no event of its own: what the registry holds changes
+  // only when an event makes the monitor read the live XML again.
+  auto set_vcpus_quietly = [&](unsigned count) {
+    REQUIRE(virDomainSetVcpusFlags(domain.get(), count, VIR_DOMAIN_AFFECT_LIVE) == 0);
+    h.io.run_for(100ms);
+  };
+
+  REQUIRE(virDomainSuspend(domain.get()) == 0);
+  h.io.run_for(100ms);
+  CHECK(vcpus() == 2);  // paused, still served
+  set_vcpus_quietly(3);
+  CHECK(vcpus() == 2);
+  REQUIRE(virDomainResume(domain.get()) == 0);
+  CHECK(run_until(h.io, [&] { return vcpus() == 3; }, 1s));
+
+  set_vcpus_quietly(4);
+  CHECK(vcpus() == 3);
+  // Defined while running: it becomes persistent and stays served.
+  DomainPtr defined(virDomainDefineXML(domains.admin.get(), xml.c_str()));
+  REQUIRE_MESSAGE(defined, libvirt_error());
+  CHECK(run_until(h.io, [&] { return vcpus() == 4; }, 1s));
+
+  set_vcpus_quietly(1);
+  CHECK(vcpus() == 4);
+  // Undefined while running: transient now, still running, still served.
+  REQUIRE(virDomainUndefine(domain.get()) == 0);
+  CHECK(run_until(h.io, [&] { return vcpus() == 1; }, 1s));
+  REQUIRE(virDomainIsActive(domain.get()) == 1);
+
+  REQUIRE(virDomainDestroy(domain.get()) == 0);
+  CHECK(run_until(h.io, [&] { return h.registry.find(uuid) == nullptr; }, 1s));
+}
+
+TEST_CASE("hostd's monitor skips a domain whose XML it cannot use and serves the others") {
+  DefaultDriverDomains domains;
+  // libvirt accepts a tab in a name; perfkvm refuses it (names end up in paths and logs).
+  const std::string early = "2d0c4a1e-55aa-4c3b-9e61-7f00000000e1";
+  const std::string late = "2d0c4a1e-55aa-4c3b-9e61-7f00000000e2";
+  const std::string good = "2d0c4a1e-55aa-4c3b-9e61-7f00000000e3";
+  domains.create(plain_domain_xml("early\tbad", early), early);
+  MonitoredRegistry h;
+  StderrCapture log;
+  h.monitor.start();
+  REQUIRE(run_until(h.io, [&] { return h.monitor.connected(); }, 2s));
+  h.io.run_for(50ms);
+  // Discovery went past it: the driver's own domain is served.
+  CHECK(h.registry.find(early) == nullptr);
+  bool test_domain = false;
+  for (const auto& [uuid, entry] : h.registry.entries()) test_domain |= entry.info.name == "test";
+  CHECK(test_domain);
+
+  domains.create(plain_domain_xml("late\tbad", late), late);  // found by its STARTED event
+  domains.create(plain_domain_xml("good", good), good);
+  REQUIRE(run_until(h.io, [&] { return h.registry.find(good) != nullptr; }, 2s));
+  CHECK(h.registry.find(late) == nullptr);
+  const auto refused = log.lines("': cannot use its XML: ");
+  REQUIRE(refused.size() == 2);
+  CHECK(refused[0].find("domain 'early\tbad': cannot use its XML: ") != std::string::npos);
+  CHECK(refused[0].find("contains '/' or a control character") != std::string::npos);
+  CHECK(refused[1].find("domain 'late\tbad'") != std::string::npos);
+}
+
+TEST_CASE("perfkvm-host stat -i prints each interval's counts; --vcpu counts only those vCPUs") {
+  const auto connection = open(fixture_uri());
+  FakeQemuProcess qemu("web1", "6f1a52a4-6c0e-4b7e-9d3c-0a1b2c3d4e01");
+  HostPaths paths;
+  paths.libvirt_qemu_run_dir = temp_dir();
+  StatOptions options;
+  options.domain = "web1";
+  options.events = {"task-clock"};
+  options.interval_ms = 100;
+  options.duration_s = 0.35;
+  options.vcpus = std::vector<std::uint32_t>{1};
+  options.format.per_vcpu = true;
+  options.format.format = report::OutputFormat::json;
+  std::ostringstream out;
+  CHECK(run_stat(connection.get(), "org.perfkvm.0", paths, options, out) == 0);
+
+  std::vector<double> interval_at, interval_ms;  // per interval line: its time, its task-clock
+  std::vector<double> final_ms;
+  std::size_t intervals_run = 0;
+  std::istringstream lines(out.str());
+  for (std::string line; std::getline(lines, line);) {
+    CAPTURE(line);
+    const auto object = boost::json::parse(line).as_object();
+    CHECK(object.at("event").as_string() == "task-clock");
+    CHECK(object.at("vcpu").as_string() == "1");  // never vCPU 0
+    const std::string value(object.at("counter-value").as_string());
+    // perf's word for an interval in which the counter did not run (a starved vCPU thread on
+    // a loaded host): no time, no count.
+    const bool ran = value != "<not counted>";
+    const double ms = ran ? std::stod(value) : 0;
+    if (object.contains("interval")) {
+      CHECK(final_ms.empty());  // intervals come before the final report
+      interval_at.push_back(object.at("interval").to_number<double>());
+      interval_ms.push_back(ms);
+      intervals_run += ran ? 1 : 0;
+    } else {
+      REQUIRE(ran);
+      final_ms.push_back(ms);
+    }
+  }
+  MESSAGE("intervals at " << [&] {
+    std::string text;
+    for (const double at : interval_at) text += std::to_string(at) + " ";
+    return text;
+  }());
+  // At 100, 200 and 300 ms; a loaded host may make the last one miss the 350 ms end.
+  REQUIRE(interval_at.size() >= 2);
+  CHECK(interval_at.size() <= 3);
+  REQUIRE(final_ms.size() == 1);
+  double sum = 0;
+  for (std::size_t i = 0; i < interval_at.size(); ++i) {
+    CHECK(interval_at[i] >= 0.1 * static_cast<double>(i + 1) - 0.001);
+    if (i > 0) CHECK(interval_at[i] > interval_at[i - 1]);
+    CHECK(interval_ms[i] <= 1.1 * 1000 * (interval_at[i] - (i ? interval_at[i - 1] : 0)));
+    sum += interval_ms[i];
+  }
+  // Each line is the interval's difference, not the total so far: they add up to at most the
+  // final count. vCPU 1 spins: it ran during the intervals.
+  CHECK(sum <= final_ms[0] + 0.001);
+  CHECK(intervals_run >= 1);
+  CHECK(sum > 0);
+
+  options.vcpus = std::vector<std::uint32_t>{0, 5};
+  CHECK_THROWS_WITH_AS(run_stat(connection.get(), "org.perfkvm.0", paths, options, out),
+                       "domain 'web1' has no vCPU 5 (it has 2 vCPU threads)", std::runtime_error);
 }

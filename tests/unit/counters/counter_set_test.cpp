@@ -10,12 +10,15 @@
 
 #include <doctest/doctest.h>
 #include <linux/perf_event.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -30,6 +33,9 @@ using namespace std::chrono_literals;
 using perfkvm::host::CounterColumn;
 using perfkvm::host::CounterReading;
 using perfkvm::host::CounterSet;
+using perfkvm::host::make_attr;
+using perfkvm::host::open_event;
+using perfkvm::host::OpenedEvent;
 using perfkvm::host::plan_columns;
 using perfkvm::host::VcpuTarget;
 using perfkvm::protocol::Cell;
@@ -118,6 +124,41 @@ pid_t impossible_tid() {
   REQUIRE_MESSAGE(pid_max > 0, "cannot read /proc/sys/kernel/pid_max");
   return static_cast<pid_t>(pid_max + 1);
 }
+
+// The perf event fds of this process (fd numbers), from /proc/self/fd.
+std::set<int> perf_event_fds() {
+  std::set<int> fds;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+    std::error_code error;
+    const auto target = std::filesystem::read_symlink(entry.path(), error);
+    if (!error && target == "anon_inode:[perf_event]") {
+      fds.insert(std::stoi(entry.path().filename().string()));
+    }
+  }
+  return fds;
+}
+
+// Raises the soft fd limit to at least `needed` (within the hard limit) for its lifetime.
+class FdLimitAtLeast {
+ public:
+  explicit FdLimitAtLeast(rlim_t needed) {
+    REQUIRE(::getrlimit(RLIMIT_NOFILE, &saved_) == 0);
+    if (saved_.rlim_cur != RLIM_INFINITY && saved_.rlim_cur < needed) {
+      const bool enough = saved_.rlim_max == RLIM_INFINITY || saved_.rlim_max >= needed;
+      REQUIRE_MESSAGE(enough, "this test needs " << needed << " fds; the hard limit is "
+                                         << saved_.rlim_max);
+      rlimit raised = saved_;
+      raised.rlim_cur = needed;
+      REQUIRE(::setrlimit(RLIMIT_NOFILE, &raised) == 0);
+    }
+  }
+  ~FdLimitAtLeast() { ::setrlimit(RLIMIT_NOFILE, &saved_); }
+  FdLimitAtLeast(const FdLimitAtLeast&) = delete;
+  FdLimitAtLeast& operator=(const FdLimitAtLeast&) = delete;
+
+ private:
+  rlimit saved_{};
+};
 
 // Reads until vCPU row `row` is ended (a thread's exit completes a moment after join returns).
 CounterReading read_until_ended(CounterSet& set, std::size_t row) {
@@ -448,4 +489,124 @@ TEST_CASE("CounterSet: an event that fails never takes its group down") {
       CHECK(value(reading.totals[task_clock_column]) >= 18 * kMs);
     }
   }
+}
+
+TEST_CASE("CounterSet: a member its group refuses is counted in a group of its own") {
+  // The kernel refuses a member once the group's read would exceed 16 KiB (E2BIG), however
+  // the events could be counted alone: with CounterSet's read format about 1000 events. The
+  // limit is asked of the kernel here, opening the counters as CounterSet does.
+  const EventInfo* task_clock = perfkvm::protocol::find_event("task-clock");
+  const EventInfo* switches = perfkvm::protocol::find_event("context-switches");
+  const EventInfo* faults = perfkvm::protocol::find_event("page-faults");
+  VcpuThread vcpu("CPU 0/KVM");
+  constexpr std::size_t kProbeLimit = 4096;
+  FdLimitAtLeast fd_limit(2 * kProbeLimit + 256);
+
+  std::size_t group_limit = 0;  // events in the largest group the kernel accepts
+  int refusal = 0;
+  {
+    std::vector<OpenedEvent> group;
+    group.push_back(open_event(make_attr(*task_clock, Scope::all, true), vcpu.tid(), -1));
+    REQUIRE_MESSAGE(group.front().fd, "task-clock does not open: errno " << group.front().error);
+    while (group.size() < kProbeLimit) {
+      OpenedEvent member = open_event(make_attr(*task_clock, Scope::all, false), vcpu.tid(),
+                                      group.front().fd.get());
+      if (!member.fd) {
+        refusal = member.error;
+        break;
+      }
+      group.push_back(std::move(member));
+    }
+    group_limit = group.size();
+    OpenedEvent alone = open_event(make_attr(*task_clock, Scope::all, true), vcpu.tid(), -1);
+    CHECK_MESSAGE(alone.fd, "the refused event does not open alone either: " << alone.error);
+  }
+  MESSAGE("the kernel refuses member " << group_limit + 1 << " of a software group: "
+                                       << perfkvm::host::errno_name(refusal));
+  REQUIRE(group_limit < kProbeLimit);
+  CHECK(refusal == E2BIG);
+
+  // task-clock up to the limit, then three events the full group refuses.
+  std::vector<CounterColumn> columns(group_limit, CounterColumn{task_clock, Scope::all});
+  columns.push_back({switches, Scope::all});
+  columns.push_back({faults, Scope::all});
+  columns.push_back({task_clock, Scope::all});
+  const std::size_t last = columns.size() - 1;
+  CounterSet set({{0, vcpu.tid()}}, columns);
+  REQUIRE(set.columns().size() == columns.size());
+  for (std::size_t c = 0; c < columns.size(); ++c) {
+    CAPTURE(c);
+    CHECK(set.columns()[c].status == ColumnStatus::counted);
+    CHECK(set.columns()[c].reason.empty());
+  }
+  CHECK(set.open_fd_count() == columns.size());
+
+  set.enable();
+  vcpu.run([] { spin_cpu(20ms); });
+  const auto reading = set.read();
+  check_reading(set, reading);
+  check_ran(reading.vcpus[0], set);
+  const auto& cells = reading.vcpus[0].counts;
+  // The full group was read at once: its members share their times.
+  for (std::size_t c = 1; c < group_limit; ++c) {
+    CAPTURE(c);
+    REQUIRE(cells[c]);
+    CHECK(cells[c]->time_enabled == cells[0]->time_enabled);
+    CHECK(cells[c]->time_running == cells[0]->time_running);
+  }
+  CHECK(value(cells[0]) >= 18 * kMs);
+  CHECK(value(cells[last]) >= 18 * kMs);  // counted, in its own group
+  CHECK(value(cells[group_limit]) >= 1);  // context-switches: the thread slept before spinning
+  CHECK(cells[group_limit + 1].has_value());
+}
+
+TEST_CASE("CounterSet: a group that cannot be read gives null cells, and only for that group") {
+  // Reading fails when the kernel's group is larger than the one CounterSet opened (ENOSPC:
+  // the read buffer is sized for CounterSet's members). A member is added here behind its
+  // back, through the leader's fd: the only perf fd the kernel accepts as the group of a
+  // counter on vCPU 0's thread.
+  VcpuThread vcpu0("CPU 0/KVM");
+  VcpuThread vcpu1("CPU 1/KVM");
+  const auto before = perf_event_fds();
+  CounterSet set({{0, vcpu0.tid()}, {1, vcpu1.tid()}},
+                 columns_for({"task-clock", "context-switches"}));
+  REQUIRE(counted_columns(set) == 2);
+  REQUIRE(set.open_fd_count() == 4);
+  set.enable();
+  vcpu0.run([] { spin_cpu(20ms); });
+  vcpu1.run([] { spin_cpu(20ms); });
+  const auto good = set.read();
+  check_reading(set, good);
+  check_ran(good.vcpus[0], set);
+  check_ran(good.vcpus[1], set);
+
+  const EventInfo* task_clock = perfkvm::protocol::find_event("task-clock");
+  std::optional<OpenedEvent> intruder;
+  std::size_t leaders = 0;
+  for (const int fd : perf_event_fds()) {
+    if (before.count(fd)) continue;
+    OpenedEvent member = open_event(make_attr(*task_clock, Scope::all, false), vcpu0.tid(), fd);
+    if (!member.fd) continue;
+    ++leaders;
+    intruder = std::move(member);
+  }
+  REQUIRE(leaders == 1);
+
+  vcpu0.run([] { spin_cpu(5ms); });
+  vcpu1.run([] { spin_cpu(5ms); });
+  const auto failed = set.read();
+  check_reading(set, failed);
+  REQUIRE(failed.vcpus.size() == 2);
+  CHECK(failed.vcpus[0].status == VcpuStatus::running);
+  CHECK_FALSE(failed.vcpus[0].counts[0].has_value());  // not the previous reading's values
+  CHECK_FALSE(failed.vcpus[0].counts[1].has_value());
+  check_ran(failed.vcpus[1], set);
+  CHECK(value(failed.vcpus[1].counts[0]) >= value(good.vcpus[1].counts[0]) + 4 * kMs);
+  CHECK(failed.totals == failed.vcpus[1].counts);
+
+  intruder.reset();  // the group is CounterSet's again: it reads, counts kept from enable()
+  const auto again = set.read();
+  check_reading(set, again);
+  check_ran(again.vcpus[0], set);
+  CHECK(value(again.vcpus[0].counts[0]) >= value(good.vcpus[0].counts[0]) + 4 * kMs);
 }
