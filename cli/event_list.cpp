@@ -60,15 +60,6 @@ std::vector<std::string> default_events() {
           "cycles",     "instructions",     "branches",       "branch-misses"};
 }
 
-protocol::StartMode parse_mode(std::string_view text) {
-  if (text.empty()) return protocol::StartMode::all;
-  if (text == "guest") return protocol::StartMode::guest;
-  if (text == "host") return protocol::StartMode::host;
-  if (text == "all" || text == "both") return protocol::StartMode::both;
-  throw std::invalid_argument("--mode: '" + std::string(text) +
-                              "' is not guest, host or all");
-}
-
 std::vector<std::uint32_t> parse_vcpu_list(std::string_view text) {
   std::vector<std::uint32_t> vcpus;
   const auto items = split(text, ",");

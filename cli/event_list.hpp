@@ -7,8 +7,6 @@
 #include <string_view>
 #include <vector>
 
-#include "protocol/messages.hpp"
-
 namespace perfkvm::cli {
 
 // "task-clock,cycles" or "task-clock cycles" (several -e options are joined by the caller
@@ -18,15 +16,6 @@ std::vector<std::string> parse_event_list(std::string_view text);
 
 // perf stat's default set: software events, then the common hardware ones.
 std::vector<std::string> default_events();
-
-// --mode for hardware events, as users of both CLIs write it: "guest" (guest code only),
-// "host" (the host side only), "all" (both, in two columns: guest and host; "both" is
-// accepted too). Without --mode: one column counting guest and host time together.
-protocol::StartMode parse_mode(std::string_view text);
-inline constexpr const char* kModeHelp =
-    "hardware events: guest (guest code only), host\n"
-    "(the host side only), all (a guest and a host\n"
-    "column); default: one column with both";
 
 // "0,2-3" -> {0, 2, 3}: 0-based vCPU indexes, ascending, each once.
 std::vector<std::uint32_t> parse_vcpu_list(std::string_view text);

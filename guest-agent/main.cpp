@@ -5,6 +5,7 @@
 
 #include <iostream>
 
+#include "cli/usage.hpp"
 #include "guest-agent/diagnostics.hpp"
 #include "guest-agent/list_command.hpp"
 #include "guest-agent/options.hpp"
@@ -33,8 +34,7 @@ int main(int argc, char** argv) {
   try {
     invocation = parse_arguments(std::vector<std::string>(argv + 1, argv + argc));
   } catch (const UsageError& error) {
-    std::cerr << "perfkvm: error: " << error.what() << "\n"
-              << "Run 'perfkvm --help' for the options.\n";
+    std::cerr << perfkvm::cli::usage_error_text("perfkvm", error.what());
     return kUsageExitStatus;
   }
   if (const auto* text = std::get_if<ShowText>(&invocation)) {

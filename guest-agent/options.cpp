@@ -4,7 +4,6 @@
 #include <charconv>
 #include <sstream>
 
-#include "cli/event_list.hpp"
 #include "perfkvm_config.hpp"
 
 namespace perfkvm::guest {
@@ -96,12 +95,6 @@ std::string join(const std::vector<std::string>& words) {
   return joined;
 }
 
-std::string join_event_args(const std::vector<std::string>& args) {
-  std::string joined;
-  for (const auto& arg : args) joined += arg + ",";
-  return joined;
-}
-
 }  // namespace
 
 std::chrono::milliseconds ConnectOptions::timeout() const {
@@ -149,54 +142,15 @@ Invocation parse_arguments(const std::vector<std::string>& args) {
 
   std::string shell_command;
   std::vector<std::string> command;
-  std::vector<std::string> event_args;
-  std::string vcpu_list;
-  std::uint32_t cpu = 0;
-  std::uint32_t interval = 0;
-  std::string mode;
-  std::string separator;
-  bool json = false;
-  std::string output;
-
   constexpr const char* kCountGroup = "What to run and count";
-  constexpr const char* kOutputGroup = "Output";
   app.add_option("-p,--command", shell_command, "run CMD with /bin/sh -c (one string)")
       ->option_text("CMD")
       ->group(kCountGroup);
-  app.add_option("-e,--event", event_args,
-                 "events, comma or space separated; -e may repeat\n"
-                 "(default: perf stat's; see perfkvm list)")
-      ->option_text("EVENTS")
-      ->type_name("EVENTS")
-      ->group(kCountGroup)
-      ->allow_extra_args(false);
-  auto* cpu_option =
-      app.add_option("--cpu", cpu, "count vCPU N-1 only; 0: all vCPUs (the seed\ntool's way)")
-          ->option_text("N")
-          ->group(kCountGroup)
-          ->check(CLI::Range(0u, protocol::kMaxVcpus));
-  app.add_option("--vcpu", vcpu_list, "vCPUs to count, 0-based, e.g. 0,2-3 (default: all)")
-      ->option_text("LIST")
-      ->group(kCountGroup)
-      ->excludes(cpu_option);
-  app.add_option("--mode", mode, cli::kModeHelp)
-      ->option_text("MODE")
-      ->group(kCountGroup)
-      ->check(CLI::IsMember({"guest", "host", "all", "both"}));
-  app.add_option("-i,-I,--interval-print", interval,
-                 "also print the counts of every MS milliseconds")
-      ->option_text("MS")
-      ->group(kOutputGroup)
-      ->check(CLI::Range(1u, protocol::kMaxIntervalMs));
-  app.add_flag("-A,--per-vcpu,--no-aggr", run.format.per_vcpu, "one line per vCPU and event")
-      ->group(kOutputGroup);
-  app.add_option("-x,--field-separator", separator, "CSV output, fields split by SEP")
-      ->option_text("SEP")
-      ->group(kOutputGroup);
-  app.add_flag("-j,--json", json, "JSON output, one object per line")->group(kOutputGroup);
-  app.add_option("-o,--output", output, "write the report to FILE instead of stderr")
-      ->option_text("FILE")
-      ->group(kOutputGroup);
+  const cli::CountOptionSet counting(app, {.count_group = kCountGroup,
+                                           .output_group = "Output",
+                                           .event_names_from = "perfkvm list",
+                                           .report_stream = "stderr",
+                                           .offer_cpu = true});
   app.add_option("command", command, "")->allow_extra_args()->group("");
   app.positionals_at_end();
 
@@ -206,17 +160,7 @@ Invocation parse_arguments(const std::vector<std::string>& args) {
   std::string list_vsock_text;
   add_connect_options(*list, run.connect, list_vsock_text);
 
-  std::vector<const char*> argv{"perfkvm"};
-  for (const auto& arg : args) argv.push_back(arg.c_str());
-  try {
-    app.parse(static_cast<int>(argv.size()), argv.data());
-  } catch (const CLI::CallForHelp&) {
-    return ShowText{app.help() + "\n"};
-  } catch (const CLI::CallForVersion& version) {
-    return ShowText{std::string(version.what()) + "\n"};
-  } catch (const CLI::ParseError& error) {
-    throw UsageError(error.what());
-  }
+  if (auto text = cli::parse_command_line(app, args)) return *text;
 
   finish_connect_options(run.connect, vsock_text.empty() ? list_vsock_text : vsock_text);
   if (*list) {
@@ -235,6 +179,7 @@ Invocation parse_arguments(const std::vector<std::string>& args) {
         "no command given: perfkvm [OPTIONS] -p \"CMD\" or perfkvm [OPTIONS] -- CMD "
         "[ARGS...] (see perfkvm --help)");
   }
+  static_cast<cli::CountOptions&>(run) = counting.finish();
   if (!shell_command.empty()) {
     run.argv = {"/bin/sh", "-c", shell_command};
     run.format.command = shell_command;
@@ -243,24 +188,6 @@ Invocation parse_arguments(const std::vector<std::string>& args) {
     run.format.command = join(command);
   }
 
-  try {
-    run.events = event_args.empty() ? cli::default_events()
-                                    : cli::parse_event_list(join_event_args(event_args));
-    if (!vcpu_list.empty()) run.vcpus = cli::parse_vcpu_list(vcpu_list);
-  } catch (const std::invalid_argument& error) {
-    throw UsageError(error.what());
-  }
-  if (cpu > 0) run.vcpus = std::vector<std::uint32_t>{cpu - 1};
-  if (interval > 0) run.interval_ms = interval;
-  run.mode = cli::parse_mode(mode);
-  if (app.count("-x") > 0 && json) throw UsageError("-x and --json: choose one output format");
-  if (app.count("-x") > 0) {
-    if (separator.empty()) throw UsageError("-x needs a separator, e.g. -x ,");
-    run.format.format = report::OutputFormat::csv;
-    run.format.separator = separator;
-  }
-  if (json) run.format.format = report::OutputFormat::json;
-  if (!output.empty()) run.output_path = output;
   return run;
 }
 

@@ -5,14 +5,13 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
-#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <variant>
 #include <vector>
 
-#include "protocol/messages.hpp"
-#include "report/formatter.hpp"
+#include "cli/count_options.hpp"
+#include "cli/usage.hpp"
 
 namespace perfkvm::guest {
 
@@ -38,38 +37,25 @@ struct ConnectOptions {
   std::string timeout_text() const;  // "5 s", "0.5 s": as the user wrote it, for messages
 };
 
-struct RunOptions {
+// What to count and how to print it (-e, -i, --vcpu, --mode, -A, -x, -j, -o), as
+// perfkvm-host stat has them too, plus what to run. format.command is the command as the
+// report header shows it; format.per_vcpu is -A and also asks the host for per-vCPU rows.
+struct RunOptions : cli::CountOptions {
   ConnectOptions connect;
   std::vector<std::string> argv;  // exec'd as is; -p CMD gives {"/bin/sh", "-c", CMD}
-  std::vector<std::string> events;
-  std::optional<std::uint32_t> interval_ms;
-  std::optional<std::vector<std::uint32_t>> vcpus;  // none: every vCPU
-  protocol::StartMode mode = protocol::StartMode::all;
-  // format.command is the command as the report header shows it; format.per_vcpu is -A and
-  // also asks the host for per-vCPU rows.
-  report::FormatOptions format;
-  std::optional<std::string> output_path;  // -o FILE; none: stderr
 };
 
 struct ListOptions {
   ConnectOptions connect;
 };
 
-// --help or --version: print this on stdout and exit 0.
-struct ShowText {
-  std::string text;
-};
+using cli::ShowText;  // --help or --version
 
 using Invocation = std::variant<RunOptions, ListOptions, ShowText>;
 
 // A bad command line; main prints the message and exits with kUsageExitStatus.
-class UsageError : public std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
-// perf exits 129 on usage errors; so does perfkvm, to tell them from perfkvm's runtime
-// failures (1) and from the command's own statuses (mostly small numbers).
-inline constexpr int kUsageExitStatus = 129;
+using cli::UsageError;
+using cli::kUsageExitStatus;
 
 // `args` excludes the program name. Throws UsageError with the message for the user.
 Invocation parse_arguments(const std::vector<std::string>& args);

@@ -2,27 +2,21 @@
 // same engine (Measurement) and the same perf-stat-like output as a guest's perfkvm.
 #pragma once
 
-#include <cstdint>
 #include <optional>
 #include <ostream>
 #include <string>
-#include <vector>
 
+#include "cli/count_options.hpp"
 #include "host-agent/inventory/libvirt_handles.hpp"
 #include "host-agent/threads/host_paths.hpp"
-#include "protocol/messages.hpp"
-#include "report/formatter.hpp"
 
 namespace perfkvm::host {
 
-struct StatOptions {
-  std::string domain;  // name or uuid
-  std::vector<std::string> events;
-  std::optional<std::uint32_t> interval_ms;
-  std::optional<std::vector<std::uint32_t>> vcpus;
-  protocol::StartMode mode = protocol::StartMode::all;
+// What to count and how to print it, as perfkvm's (the same options), plus which domain and
+// for how long. output_path (-o FILE) is for the caller, who opens it and passes it as `out`.
+struct StatOptions : cli::CountOptions {
+  std::string domain;                // name or uuid
   std::optional<double> duration_s;  // none: until SIGINT/SIGTERM
-  report::FormatOptions format;
 };
 
 // Counts and prints to `out`; returns the exit status. Errors are thrown as

@@ -1,6 +1,6 @@
-// perfkvm-host's command line, run as the program itself: its options are bound in
-// host-agent/admin/main.cpp, so these tests start the built binary (PERFKVM_HOST_EXE) with a
-// libvirt test-driver fixture (tests/data/test-driver/admin-node.xml) and read what it prints
+// perfkvm-host's command line, run as the program itself (its options are bound in
+// host-agent/admin/host_options.cpp and tested there in tests/unit/cli): these tests start the
+// built binary (PERFKVM_HOST_EXE) with a libvirt test-driver fixture (tests/data/test-driver/admin-node.xml) and read what it prints
 // and its exit status. `stat` counts the vCPU threads of a stand-in QEMU process (fake_qemu).
 #include <doctest/doctest.h>
 #include <fcntl.h>

@@ -61,14 +61,3 @@ TEST_CASE("vCPU lists") {
     }
   }
 }
-
-TEST_CASE("--mode: guest, host, all (two columns); none: one column with both") {
-  using perfkvm::protocol::StartMode;
-  CHECK(parse_mode("") == StartMode::all);
-  CHECK(parse_mode("guest") == StartMode::guest);
-  CHECK(parse_mode("host") == StartMode::host);
-  CHECK(parse_mode("all") == StartMode::both);
-  CHECK(parse_mode("both") == StartMode::both);
-  CHECK_THROWS_WITH_AS(parse_mode("kernel"), "--mode: 'kernel' is not guest, host or all",
-                       std::invalid_argument);
-}

@@ -118,6 +118,18 @@ TEST_CASE("--version and --help") {
         std::string::npos);
 }
 
+// perfkvm-host stat's older spellings, which both CLIs now accept (cli/count_options.hpp).
+TEST_CASE("--events and --interval, as perfkvm-host stat spells them") {
+  const auto run = std::get<RunOptions>(
+      parse_arguments({"--events", "cs", "--interval", "100", "-p", "x"}));
+  CHECK(run.events == std::vector<std::string>{"cs"});
+  CHECK(run.interval_ms == 100u);
+  CHECK(run.format.command == "x");
+  const auto help = std::get<ShowText>(parse_arguments({"--help"})).text;
+  CHECK(help.find("-e,--event,--events EVENTS") != std::string::npos);
+  CHECK(help.find("-i,-I,--interval-print,--interval MS") != std::string::npos);
+}
+
 TEST_CASE("vsock addresses") {
   CHECK(parse_vsock_address("9999") == VsockAddress{2, 9999});
   CHECK(parse_vsock_address("3:1024") == VsockAddress{3, 1024});
