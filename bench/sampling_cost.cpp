@@ -39,6 +39,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/figures.hpp"
 #include "host-agent/counters/perf_event.hpp"
 #include "host-agent/session/channel_connection.hpp"
 #include "host-agent/session/event_table.hpp"
@@ -311,52 +312,6 @@ EngineResult run_engine(const std::vector<pid_t>& tids, const std::vector<std::s
   return result;
 }
 
-struct Output {
-  std::FILE* json = nullptr;
-
-  // A figure against its baseline: met when perfkvm / baseline <= target.
-  void ratio(const std::string& name, double perfkvm, const std::string& baseline_name,
-             std::optional<double> baseline, double target, const std::string& note) {
-    const bool have = baseline && *baseline > 0;
-    const double value = have ? perfkvm / *baseline : 0;
-    row(name, perfkvm, "ms", baseline_name, baseline, have ? std::optional(value) : std::nullopt,
-        "<= " + fixed(target, 2) + "x", have && value <= target, note);
-  }
-
-  // A figure with an absolute target (met or not, as the caller judged).
-  void absolute(const std::string& name, double perfkvm, const std::string& unit,
-                const std::string& target, bool met, const std::string& note) {
-    row(name, perfkvm, unit, "", std::nullopt, std::nullopt, target, met, note);
-  }
-
- private:
-  static std::string fixed(double value, int digits) {
-    char text[64];
-    std::snprintf(text, sizeof text, "%.*f", digits, value);
-    return text;
-  }
-  static std::string json_number(std::optional<double> value) {
-    return value ? fixed(*value, 3) : "null";
-  }
-
-  void row(const std::string& name, double perfkvm, const std::string& unit,
-           const std::string& baseline_name, std::optional<double> baseline,
-           std::optional<double> ratio, const std::string& target, bool met,
-           const std::string& note) {
-    std::printf("%-46s %9s %-2s  %-9s %9s  ratio %5s  target %-8s %-7s %s\n", name.c_str(),
-                fixed(perfkvm, 1).c_str(), unit.c_str(), baseline_name.c_str(),
-                baseline ? fixed(*baseline, 1).c_str() : "", ratio ? fixed(*ratio, 2).c_str() : "",
-                target.c_str(), met ? "met" : "NOT MET", note.c_str());
-    if (!json) return;
-    std::fprintf(json,
-                 "{\"figure\": \"%s\", \"perfkvm\": %s, \"unit\": \"%s\", \"baseline_name\": "
-                 "\"%s\", \"baseline\": %s, \"ratio\": %s, \"target\": \"%s\", \"met\": %s, "
-                 "\"note\": \"%s\"}\n",
-                 name.c_str(), fixed(perfkvm, 3).c_str(), unit.c_str(), baseline_name.c_str(),
-                 json_number(baseline).c_str(), json_number(ratio).c_str(), target.c_str(),
-                 met ? "true" : "false", note.c_str());
-  }
-};
 
 std::vector<std::string> first_events(std::size_t count) {
   return {kEventPool.begin(), kEventPool.begin() + static_cast<std::ptrdiff_t>(count)};
@@ -382,8 +337,7 @@ int main(int argc, char** argv) {
     }
   }
   log::set_level(log::Level::warning);
-  Output out;
-  if (!json_path.empty()) out.json = std::fopen(json_path.c_str(), "a");
+  bench::Figures out(json_path);
   const auto duration = std::chrono::milliseconds(static_cast<long>(seconds * 1000));
   const auto event_table = host::probe_event_table();
 
@@ -415,9 +369,9 @@ int main(int argc, char** argv) {
                              std::to_string(engine.dropped) + " dropped" +
                              (engine.ok ? "" : "; " + engine.problem);
     failures += engine.ok ? 0 : 1;
-    out.ratio(name + " vs perf stat", engine.cpu_ms, "perf stat", perf_ms, 0.25,
+    out.at_most(name + " vs perf stat", engine.cpu_ms, "ms", "perf stat", perf_ms, 0.25,
               perf_ms ? note : note + "; perf stat did not run");
-    out.ratio(name + " vs floor", engine.cpu_ms, "floor", floor_ms, 1.5,
+    out.at_most(name + " vs floor", engine.cpu_ms, "ms", "floor", floor_ms, 1.5,
               std::to_string(floor.ticks()) + " floor ticks");
   }
   if (wanted("K=64 E=8 1 ms")) {
@@ -432,12 +386,10 @@ int main(int argc, char** argv) {
                              std::to_string(engine.dropped) + " dropped" +
                              (engine.ok ? "" : "; " + engine.problem);
     failures += engine.ok ? 0 : 1;
-    out.ratio("fast intervals K=64 E=8 1 ms vs floor", engine.cpu_ms, "floor", floor_ms, 1.5,
+    out.at_most("fast intervals K=64 E=8 1 ms vs floor", engine.cpu_ms, "ms", "floor", floor_ms, 1.5,
               note + ", " + std::to_string(floor.ticks()) + " floor ticks");
-    out.absolute("fast intervals K=64 E=8 1 ms: samples dropped",
-                 static_cast<double>(engine.dropped), "", "0", engine.ok && engine.dropped == 0,
-                 note);
+    out.row("fast intervals K=64 E=8 1 ms: samples dropped", static_cast<double>(engine.dropped),
+            "", "", std::nullopt, "0", engine.ok && engine.dropped == 0, note);
   }
-  if (out.json) std::fclose(out.json);
   return failures == 0 ? 0 : 1;
 }

@@ -1,5 +1,7 @@
 #include "host-agent/session/channel_connection.hpp"
 
+#include <array>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -24,6 +26,7 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
+// One read's worth, in a buffer shared by the channels of a thread (see read_loop).
 constexpr std::size_t kReadChunk = 64 * 1024;
 
 // Upper bound of a sample frame's size, to refuse requests whose samples could not be sent.
@@ -117,9 +120,15 @@ asio::awaitable<void> ChannelConnection::run() {
 // ---- I/O loops -------------------------------------------------------------------------------
 
 asio::awaitable<void> ChannelConnection::read_loop() {
-  std::vector<char> buffer(kReadChunk);
   for (;;) {
-    auto [ec, n] = co_await socket_.async_read_some(asio::buffer(buffer), use_nothrow);
+    // Wait until readable, then read into a buffer all channels of this thread share: a
+    // channel holds no read buffer while it waits, and hostd keeps one open to every domain.
+    auto [waited] = co_await socket_.async_wait(ChannelSocket::wait_read, use_nothrow);
+    boost::system::error_code ec = waited;
+    std::size_t n = 0;
+    thread_local std::array<char, kReadChunk> buffer;
+    if (!ec) n = socket_.read_some(asio::buffer(buffer), ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) continue;
     if (ec) {
       if (ec != asio::error::eof && ec != asio::error::operation_aborted) {
         log::warning(label_ + ": read failed: " + ec.message());
@@ -127,17 +136,20 @@ asio::awaitable<void> ChannelConnection::read_loop() {
       co_return;
     }
     const auto before = decoder_.stats();
+    // Decoded at once, before anything below can wait: the shared buffer is free again then.
+    std::vector<std::string> payloads;
     std::string_view input(buffer.data(), n);
+    while (auto payload = decoder_.next(input)) payloads.push_back(std::move(*payload));
     try {
-      while (auto payload = decoder_.next(input)) {
-        auto parsed = protocol::parse_message(*payload);
+      for (const auto& payload : payloads) {
+        auto parsed = protocol::parse_message(payload);
         if (const auto* message = std::get_if<protocol::Message>(&parsed);
             message && std::holds_alternative<protocol::Start>(*message)) {
           // Over the start rate: wait (the rest of this read waits with it, in order).
           if (const auto delay = start_throttle_.delay(Clock::now()); delay.count() > 0) {
             throttle_timer_.expires_after(delay);
-            auto [waited] = co_await throttle_timer_.async_wait(use_nothrow);
-            if (waited) co_return;  // the channel is closing
+            auto [throttled] = co_await throttle_timer_.async_wait(use_nothrow);
+            if (throttled) co_return;  // the channel is closing
           }
         }
         on_payload(std::move(parsed));
