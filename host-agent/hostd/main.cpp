@@ -3,11 +3,11 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <sys/resource.h>
 #include <csignal>
 #include <iostream>
 #include <memory>
 
+#include "host-agent/hostd/fd_limit.hpp"
 #include "host-agent/hostd/hostd_options.hpp"
 #include "host-agent/hostd/privileges.hpp"
 #include "host-agent/inventory/domain_registry.hpp"
@@ -18,30 +18,6 @@
 #include "perfkvm_config.hpp"
 #include "util/log.hpp"
 
-namespace {
-
-// Every guest's counters, channels and connections are fds of this one process: use the
-// whole hard limit, not the 1024 soft default, and keep the counter budget within it.
-void raise_fd_limit(perfkvm::host::CounterBudget& counters) {
-  rlimit limit{};
-  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
-  if (limit.rlim_cur < limit.rlim_max) {
-    limit.rlim_cur = limit.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &limit);
-    getrlimit(RLIMIT_NOFILE, &limit);
-  }
-  // Room for channels, vsock connections and libvirt besides the counters.
-  constexpr rlim_t kReserved = 1024;
-  if (limit.rlim_cur == RLIM_INFINITY || limit.rlim_cur <= kReserved) return;
-  if (counters.limit() > limit.rlim_cur - kReserved) {
-    perfkvm::log::info("counter budget lowered from " + std::to_string(counters.limit()) +
-                       " to " + std::to_string(limit.rlim_cur - kReserved) +
-                       " to fit the fd limit of " + std::to_string(limit.rlim_cur));
-    counters.set_limit(limit.rlim_cur - kReserved);
-  }
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   using namespace perfkvm;
@@ -61,7 +37,15 @@ int main(int argc, char** argv) {
   virInitialize();
   silence_libvirt_default_errors();
   std::signal(SIGPIPE, SIG_IGN);  // a guest hanging up must be an error code, not our death
-  raise_fd_limit(*options.session.host_counters);
+  if (const auto fd_limit = raise_fd_limit()) {
+    auto& counters = *options.session.host_counters;
+    const std::size_t fits = counter_budget_for(counters.limit(), *fd_limit);
+    if (fits < counters.limit()) {
+      log::info("counter budget lowered from " + std::to_string(counters.limit()) + " to " +
+                std::to_string(fits) + " to fit the fd limit of " + std::to_string(*fd_limit));
+      counters.set_limit(fits);
+    }
+  }
 
   boost::asio::io_context io;
   LibvirtEventLoop libvirt_loop(io);

@@ -31,14 +31,14 @@ std::string paranoid_level() {
 }  // namespace
 
 std::vector<std::string> perf_privilege_problems() {
-  if (geteuid() == 0 || has_effective_capability(CAP_PERFMON) ||
-      has_effective_capability(CAP_SYS_ADMIN)) {
-    return {};
-  }
-  return {"perfkvm-hostd is neither root nor has CAP_PERFMON: it cannot count QEMU's vCPU "
-          "threads (kernel.perf_event_paranoid = " + paranoid_level() +
-          "). Run it as root, or grant it: setcap cap_perfmon+ep perfkvm-hostd (the systemd "
-          "unit does: AmbientCapabilities=CAP_PERFMON)"};
+  // Capabilities only: root without them (a unit's CapabilityBoundingSet, a container) cannot
+  // count QEMU's threads, which belong to another user.
+  if (has_effective_capability(CAP_PERFMON) || has_effective_capability(CAP_SYS_ADMIN)) return {};
+  return {"perfkvm-hostd has neither CAP_PERFMON nor CAP_SYS_ADMIN in its effective "
+          "capabilities: it cannot count QEMU's vCPU threads (kernel.perf_event_paranoid = " +
+          paranoid_level() +
+          "). Run it as root with its capabilities, or grant it: setcap cap_perfmon+ep "
+          "perfkvm-hostd (the systemd unit does: AmbientCapabilities=CAP_PERFMON)"};
 }
 
 }  // namespace perfkvm::host

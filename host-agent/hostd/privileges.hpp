@@ -7,8 +7,9 @@
 
 namespace perfkvm::host {
 
-// Problems that stop counting on other processes' threads: neither root nor CAP_PERFMON
-// (or CAP_SYS_ADMIN) in the effective set, with perf_event_paranoid's value. Empty if fine.
+// Problems that stop counting on other users' threads: neither CAP_PERFMON nor CAP_SYS_ADMIN
+// in the effective set (being root is not enough without them), with perf_event_paranoid's
+// value. Empty if fine.
 std::vector<std::string> perf_privilege_problems();
 
 }  // namespace perfkvm::host

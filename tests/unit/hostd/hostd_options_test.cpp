@@ -3,6 +3,7 @@
 #include <grp.h>
 #include <linux/capability.h>
 #include <linux/perf_event.h>
+#include <signal.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -41,7 +42,7 @@ constexpr uid_t kNobody = 65534;
 
 // What a process with other credentials than the test's sees: perf_privilege_problems() there,
 // and the kernel's own answer to the question it stands for (perf_event_open of a software
-// event on a thread of another user's process: this test process, still root).
+// event on a thread of another user's process, as QEMU's are to hostd).
 struct Verdict {
   uid_t euid = 0;
   std::vector<std::string> problems;
@@ -56,11 +57,52 @@ std::uint32_t cap_bits(std::initializer_list<int> caps, int word) {
   return bits;
 }
 
-// A forked child drops to uid/gid 65534 keeping its capabilities (PR_SET_KEEPCAPS), then sets
-// exactly `effective` and `permitted` (capset(2)); it reports through a pipe.
-Verdict as_nobody(std::initializer_list<int> effective, std::initializer_list<int> permitted) {
+// Another user's process to count: a child that drops to uid 65533 and waits to be killed.
+class OtherUsersProcess {
+ public:
+  OtherUsersProcess() {
+    pid_ = ::fork();
+    REQUIRE(pid_ >= 0);
+    if (pid_ == 0) {
+      if (::setresgid(kNobody - 1, kNobody - 1, kNobody - 1) != 0 ||
+          ::setresuid(kNobody - 1, kNobody - 1, kNobody - 1) != 0) {
+        ::_exit(2);
+      }
+      for (;;) ::pause();
+    }
+    // Its credentials are set before anything counts it: wait until /proc says so.
+    for (int i = 0; i < 1000 && owner() != kNobody - 1; ++i) ::usleep(1000);
+    REQUIRE(owner() == kNobody - 1);
+  }
+  ~OtherUsersProcess() {
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+  }
+  OtherUsersProcess(const OtherUsersProcess&) = delete;
+  OtherUsersProcess& operator=(const OtherUsersProcess&) = delete;
+  pid_t pid() const { return pid_; }
+
+ private:
+  uid_t owner() const {
+    std::ifstream status("/proc/" + std::to_string(pid_) + "/status");
+    for (std::string line; std::getline(status, line);) {
+      unsigned long real = 0, effective = 0;
+      if (std::sscanf(line.c_str(), "Uid: %lu %lu", &real, &effective) == 2) {
+        return static_cast<uid_t>(effective);
+      }
+    }
+    return static_cast<uid_t>(-1);
+  }
+  pid_t pid_ = -1;
+};
+
+// A forked child takes uid/gid `uid` (65534, or stays 0) keeping its capabilities
+// (PR_SET_KEEPCAPS), then sets exactly `effective` and `permitted` (capset(2)), and counts
+// `target`; it reports through a pipe.
+Verdict as_user(uid_t uid, std::initializer_list<int> effective,
+                std::initializer_list<int> permitted, pid_t target) {
   REQUIRE_MESSAGE(::geteuid() == 0, "the privilege tests drop root's credentials in a child");
-  const pid_t parent = ::getpid();
+  const pid_t parent = target;
   int pipe_fds[2];
   REQUIRE(::pipe2(pipe_fds, O_CLOEXEC) == 0);
   const pid_t child = ::fork();
@@ -81,8 +123,8 @@ Verdict as_nobody(std::initializer_list<int> effective, std::initializer_list<in
     };
     if (::prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0) fail("PR_SET_KEEPCAPS");
     if (::setgroups(0, nullptr) != 0) fail("setgroups");
-    if (::setresgid(kNobody, kNobody, kNobody) != 0) fail("setresgid");
-    if (::setresuid(kNobody, kNobody, kNobody) != 0) fail("setresuid");
+    if (uid != 0 && ::setresgid(uid, uid, uid) != 0) fail("setresgid");
+    if (uid != 0 && ::setresuid(uid, uid, uid) != 0) fail("setresuid");
     __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
     __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
     for (int word = 0; word < _LINUX_CAPABILITY_U32S_3; ++word) {
@@ -138,6 +180,11 @@ Verdict as_nobody(std::initializer_list<int> effective, std::initializer_list<in
   }
   REQUIRE(verdict.problems.size() == count);
   return verdict;
+}
+
+// As uid 65534, counting this test process (root's).
+Verdict as_nobody(std::initializer_list<int> effective, std::initializer_list<int> permitted) {
+  return as_user(kNobody, effective, permitted, ::getpid());
 }
 
 std::string paranoid_level() {
@@ -204,7 +251,7 @@ TEST_CASE("privilege check: an unprivileged uid without CAP_PERFMON is told what
   CHECK(verdict.open_errno == EACCES);
   REQUIRE(verdict.problems.size() == 1);
   const std::string& problem = verdict.problems[0];
-  CHECK(problem.find("neither root nor has CAP_PERFMON") != std::string::npos);
+  CHECK(problem.find("neither CAP_PERFMON nor CAP_SYS_ADMIN") != std::string::npos);
   CHECK(problem.find("setcap cap_perfmon+ep perfkvm-hostd") != std::string::npos);
   const std::string level = paranoid_level();
   REQUIRE_FALSE(level.empty());
@@ -228,4 +275,18 @@ TEST_CASE("privilege check: an unprivileged uid with CAP_PERFMON or CAP_SYS_ADMI
     CHECK(verdict.open_errno == 0);
     CHECK(verdict.problems.empty());
   }
+}
+
+TEST_CASE("privilege check: root without its capabilities is told what is missing") {
+  // As under a unit whose capability bounding set lacks them: uid 0 is no help with another
+  // user's threads (QEMU runs as libvirt-qemu).
+  OtherUsersProcess qemu_stand_in;
+  const Verdict without = as_user(0, {}, {}, qemu_stand_in.pid());
+  CHECK(without.euid == 0);
+  CHECK(without.open_errno == EACCES);
+  REQUIRE(without.problems.size() == 1);
+  CHECK(without.problems[0].find("neither CAP_PERFMON nor CAP_SYS_ADMIN") != std::string::npos);
+  const Verdict with = as_user(0, {CAP_PERFMON}, {CAP_PERFMON}, qemu_stand_in.pid());
+  CHECK(with.open_errno == 0);
+  CHECK(with.problems.empty());
 }
