@@ -12,13 +12,14 @@
 
 #include "cli/count_options.hpp"
 #include "cli/usage.hpp"
+#include "protocol/defaults.hpp"
 
 namespace perfkvm::guest {
 
 // The guest end of the domain's perfkvm channel (udev names it after the channel's target).
-inline constexpr std::string_view kDefaultPortPath = "/dev/virtio-ports/org.perfkvm.0";
-inline constexpr std::uint32_t kHostCid = 2;  // VMADDR_CID_HOST
-inline constexpr std::uint32_t kDefaultVsockPort = 9999;
+inline constexpr std::string_view kDefaultPortPath = protocol::kGuestPortPath;
+inline constexpr std::uint32_t kHostCid = protocol::kHostCid;
+inline constexpr std::uint32_t kDefaultVsockPort = protocol::kVsockPort;
 
 struct VsockAddress {
   std::uint32_t cid = kHostCid;

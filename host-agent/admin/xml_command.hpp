@@ -9,6 +9,7 @@
 
 #include "host-agent/admin/domain_xml_edit.hpp"
 #include "host-agent/inventory/libvirt_handles.hpp"
+#include "protocol/defaults.hpp"
 
 namespace perfkvm::host {
 
@@ -19,7 +20,7 @@ struct XmlCommand {
   PerfkvmDevice device = PerfkvmDevice::channel;
   bool live = false;    // hot-(un)plug into the running domain
   bool config = false;  // edit the persistent definition (next start)
-  std::string channel_name = "org.perfkvm.0";
+  std::string channel_name{protocol::kChannelName};
   // vsock needs the host's vhost-vsock device; a parameter so tests can point elsewhere.
   std::filesystem::path vhost_vsock = "/dev/vhost-vsock";
 };

@@ -27,9 +27,11 @@
 #include <utility>
 #include <vector>
 
+#include "protocol/defaults.hpp"
+
 namespace perfkvm::host {
 
-inline constexpr std::string_view kDefaultChannelName = "org.perfkvm.0";
+inline constexpr std::string_view kDefaultChannelName = protocol::kChannelName;
 
 class DomainXmlError : public std::runtime_error {
  public:

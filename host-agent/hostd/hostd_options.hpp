@@ -7,14 +7,15 @@
 
 #include "host-agent/session/session_config.hpp"
 #include "host-agent/threads/host_paths.hpp"
+#include "protocol/defaults.hpp"
 #include "util/log.hpp"
 
 namespace perfkvm::host {
 
 struct HostdOptions {
   std::string uri = "qemu:///system";
-  std::string channel_name = "org.perfkvm.0";
-  std::uint32_t vsock_port = 9999;
+  std::string channel_name{protocol::kChannelName};
+  std::uint32_t vsock_port = protocol::kVsockPort;
   bool vsock = true;
   SessionConfig session;
   HostPaths paths;

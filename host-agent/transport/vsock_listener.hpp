@@ -15,10 +15,11 @@
 #include <vector>
 
 #include "host-agent/session/channel_connection.hpp"
+#include "protocol/defaults.hpp"
 
 namespace perfkvm::host {
 
-inline constexpr std::uint32_t kDefaultVsockPort = 9999;
+inline constexpr std::uint32_t kDefaultVsockPort = protocol::kVsockPort;
 
 class StreamListener : public std::enable_shared_from_this<StreamListener> {
  public:
