@@ -4,9 +4,6 @@ namespace perfkvm::guest {
 
 namespace {
 
-// perf stat -I repeats its column header every 25 blocks.
-constexpr std::size_t kBlocksPerHeader = 25;
-
 std::string error_text(const protocol::Error& error) {
   return std::string(protocol::to_string(error.code)) + ": " + error.message;
 }
@@ -51,7 +48,7 @@ void RunMonitor::on_sample(const protocol::Sample& sample) {
     return;
   }
   output_.write(report::format_interval(started_.columns, sample, previous_ ? &*previous_ : nullptr,
-                                        format_, blocks_ % kBlocksPerHeader == 0));
+                                        format_, report::interval_header_due(blocks_)));
   ++blocks_;
   previous_ = sample;
 }

@@ -158,6 +158,11 @@ std::string format_interval(const std::vector<protocol::Column>& columns,
   return out;
 }
 
+bool interval_header_due(std::size_t blocks_printed) {
+  constexpr std::size_t kBlocksPerHeader = 25;
+  return blocks_printed % kBlocksPerHeader == 0;
+}
+
 std::string format_report(const protocol::Report& report, const FormatOptions& options) {
   std::string out;
   const bool human = options.format == OutputFormat::human;

@@ -24,6 +24,7 @@
 //    CSV) or JSON-escaped (JSON).
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <vector>
 
@@ -48,11 +49,17 @@ struct FormatOptions {
 // One interval block of `perf stat -I`: each line shows the difference between `current` and
 // `previous` (nullptr for the first sample: the difference from zero), prefixed by
 // current.elapsed_ns in seconds. `print_header` adds perf's "#  time  counts unit events" line
-// in human mode (perf prints it before the first block and again every 25 blocks); CSV and
-// JSON have no header. Cells beyond a sample's row length count as missing.
+// in human mode (when: interval_header_due); CSV and JSON have no header. Cells beyond a
+// sample's row length count as missing.
 std::string format_interval(const std::vector<protocol::Column>& columns,
                             const protocol::Sample& current, const protocol::Sample* previous,
                             const FormatOptions& options, bool print_header);
+
+// Whether the interval block after `blocks_printed` blocks gets the column header: perf stat -I
+// prints it before the first block and again before every 25th block after it, so that the
+// columns stay labelled on a terminal. For every printer of interval blocks (perfkvm -I,
+// perfkvm-host stat -I).
+bool interval_header_due(std::size_t blocks_printed);
 
 // perf stat's end-of-run output for the whole request: in human mode the header, one line per
 // column (or per column and vCPU), "N.NNNNNNNNN seconds time elapsed" from duration_ns and any

@@ -1,17 +1,17 @@
 #include "host-agent/admin/stat_command.hpp"
 
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <stdexcept>
 
+#include "host-agent/counters/measurement.hpp"
+#include "host-agent/counters/sampling_loop.hpp"
+#include "host-agent/counters/vcpu_selection.hpp"
 #include "host-agent/domains/domain_xml.hpp"
 #include "host-agent/inventory/domain_registry.hpp"
-#include "host-agent/session/measurement.hpp"
 
 namespace perfkvm::host {
 
@@ -29,26 +29,25 @@ DomainPtr find_domain(virConnectPtr connection, const std::string& name_or_uuid)
   return domain;
 }
 
-std::vector<VcpuTarget> select_vcpus(const VcpuResolution& resolution,
-                                     const std::optional<std::vector<std::uint32_t>>& wanted,
-                                     const std::string& name) {
-  std::vector<VcpuTarget> targets;
-  for (const auto& thread : resolution.threads) {
-    if (!wanted || std::count(wanted->begin(), wanted->end(), thread.vcpu)) {
-      targets.push_back({thread.vcpu, thread.tid});
-    }
-  }
-  if (wanted) {
-    for (const auto vcpu : *wanted) {
-      if (std::none_of(targets.begin(), targets.end(),
-                       [&](const VcpuTarget& t) { return t.vcpu == vcpu; })) {
-        throw std::runtime_error("domain '" + name + "' has no vCPU " + std::to_string(vcpu) +
-                                 " (it has " + std::to_string(resolution.threads.size()) +
-                                 " vCPU threads)");
-      }
-    }
-  }
-  return targets;
+// A reading as the formatter takes it: stat's own samples and report, addressed to nobody.
+protocol::Sample interval_sample(MeasurementReading reading) {
+  protocol::Sample sample;
+  sample.elapsed_ns = reading.elapsed_ns;
+  sample.totals = std::move(reading.totals);
+  sample.vcpus = std::move(reading.vcpus);  // printed only with -A
+  return sample;
+}
+
+protocol::Report final_report(MeasurementReading reading,
+                              const std::vector<protocol::Column>& columns,
+                              protocol::EndReason reason) {
+  protocol::Report report;
+  report.reason = reason;
+  report.duration_ns = reading.elapsed_ns;
+  report.columns = columns;
+  report.totals = std::move(reading.totals);
+  report.vcpus = std::move(reading.vcpus);
+  return report;
 }
 
 }  // namespace
@@ -67,9 +66,14 @@ int run_stat(virConnectPtr connection, const std::string& channel_name, const Ho
     throw std::runtime_error("cannot find the vCPU threads of domain '" + info.name +
                              "': " + resolution.problem);
   }
-  auto targets = select_vcpus(resolution, options.vcpus, info.name);
-  Measurement measurement(std::move(targets), options.events, options.mode,
-                          options.format.per_vcpu);
+  auto selection = select_vcpus(resolution.threads, options.vcpus);
+  if (selection.missing) {
+    throw std::runtime_error("domain '" + info.name + "' has no vCPU " +
+                             std::to_string(*selection.missing) + " (it has " +
+                             std::to_string(resolution.threads.size()) + " vCPU threads)");
+  }
+  Measurement measurement(std::move(selection.threads),
+                          plan_named_columns(options.events, options.mode));
   report::FormatOptions format = options.format;
   format.target_label = "VM '" + info.name + "' (" +
                         std::to_string(measurement.vcpus().size()) + " vCPUs)";
@@ -79,45 +83,48 @@ int run_stat(virConnectPtr connection, const std::string& channel_name, const Ho
   asio::steady_timer end_timer(io);
   asio::signal_set signals(io, SIGINT, SIGTERM);
   bool finished = false;
-  auto finish = [&] {
+  auto finish = [&](protocol::EndReason reason) {
     if (finished) return;
     finished = true;
     interval_timer.cancel();
     end_timer.cancel();
     signals.cancel();
-    const auto report =
-        measurement.finish("", 0, protocol::EndReason::stopped, /*samples_dropped=*/0);
+    const auto report = final_report(measurement.finish(), measurement.columns(), reason);
     out << report::format_report(report, format) << std::flush;
   };
   signals.async_wait([&](const boost::system::error_code& ec, int) {
-    if (!ec) finish();
+    if (!ec) finish(protocol::EndReason::stopped);
   });
   if (options.duration_s) {
     end_timer.expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(
         std::chrono::duration<double>(*options.duration_s)));
     end_timer.async_wait([&](const boost::system::error_code& ec) {
-      if (!ec) finish();
+      if (!ec) finish(protocol::EndReason::stopped);
     });
   }
+  // Out here, not in the block below: the sampler uses them until io.run() returns.
+  std::optional<protocol::Sample> previous;
+  std::size_t blocks_printed = 0;
+  auto print_interval = [&](MeasurementReading reading) {
+    auto sample = interval_sample(std::move(reading));
+    out << report::format_interval(measurement.columns(), sample,
+                                   previous ? &*previous : nullptr, format,
+                                   report::interval_header_due(blocks_printed++))
+        << std::flush;
+    previous = std::move(sample);
+  };
   measurement.start();
   if (options.interval_ms) {
     asio::co_spawn(
         io,
         [&]() -> asio::awaitable<void> {
-          std::optional<protocol::Sample> previous;
-          auto deadline = measurement.started_at();
-          while (!finished) {
-            deadline += std::chrono::milliseconds(*options.interval_ms);
-            interval_timer.expires_at(deadline);
-            auto [ec] = co_await interval_timer.async_wait(asio::as_tuple(asio::use_awaitable));
-            if (ec || finished) co_return;
-            auto sample = measurement.sample("", 0);
-            out << report::format_interval(measurement.columns(), sample,
-                                           previous ? &*previous : nullptr, format,
-                                           !previous.has_value())
-                << std::flush;
-            previous = std::move(sample);
-          }
+          const SamplingEnd end =
+              co_await sample_at_intervals(interval_timer, measurement,
+                                           std::chrono::milliseconds(*options.interval_ms),
+                                           print_interval);
+          // Like perf stat -p when the process exits: the report, with the note that
+          // counting ended early.
+          if (end == SamplingEnd::threads_ended) finish(protocol::EndReason::domain_stopped);
         },
         asio::detached);
   }

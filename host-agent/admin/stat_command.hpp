@@ -1,5 +1,6 @@
 // `perfkvm-host stat DOMAIN`: count a running domain's vCPU threads from the host, with the
-// same engine (Measurement) and the same perf-stat-like output as a guest's perfkvm.
+// same engine as guest sessions (host-agent/counters: Measurement, the sampling loop) and the
+// same perf-stat-like output as a guest's perfkvm.
 #pragma once
 
 #include <optional>

@@ -8,31 +8,45 @@ using protocol::EventKind;
 using protocol::Scope;
 using protocol::StartMode;
 
+namespace {
+
+// The one rule of §4.2: which scopes an event is counted in for a start mode.
+void append_columns(std::vector<CounterColumn>& columns, const protocol::EventInfo* event,
+                    StartMode mode, std::string_view label) {
+  if (event == nullptr) throw std::invalid_argument("plan_columns: null event");
+  const auto add = [&](Scope scope) { columns.push_back({event, scope, std::string(label)}); };
+  if (event->kind == EventKind::software) return add(Scope::all);
+  switch (mode) {
+    case StartMode::all:
+      return add(Scope::all);
+    case StartMode::guest:
+      return add(Scope::guest);
+    case StartMode::host:
+      return add(Scope::host);
+    case StartMode::both:
+      add(Scope::guest);
+      return add(Scope::host);
+  }
+}
+
+}  // namespace
+
 std::vector<CounterColumn> plan_columns(std::span<const protocol::EventInfo* const> events,
                                         StartMode mode) {
   std::vector<CounterColumn> columns;
   columns.reserve(events.size() * 2);
-  for (const protocol::EventInfo* event : events) {
-    if (event == nullptr) throw std::invalid_argument("plan_columns: null event");
-    if (event->kind == EventKind::software) {
-      columns.push_back({event, Scope::all});
-      continue;
-    }
-    switch (mode) {
-      case StartMode::all:
-        columns.push_back({event, Scope::all});
-        break;
-      case StartMode::guest:
-        columns.push_back({event, Scope::guest});
-        break;
-      case StartMode::host:
-        columns.push_back({event, Scope::host});
-        break;
-      case StartMode::both:
-        columns.push_back({event, Scope::guest});
-        columns.push_back({event, Scope::host});
-        break;
-    }
+  for (const protocol::EventInfo* event : events) append_columns(columns, event, mode, {});
+  return columns;
+}
+
+std::vector<CounterColumn> plan_named_columns(std::span<const std::string> names,
+                                              StartMode mode) {
+  std::vector<CounterColumn> columns;
+  columns.reserve(names.size() * 2);
+  for (const auto& name : names) {
+    const protocol::EventInfo* event = protocol::find_event(name);
+    if (event == nullptr) throw std::invalid_argument("unknown event '" + name + "'");
+    append_columns(columns, event, mode, name);
   }
   return columns;
 }

@@ -4,6 +4,8 @@
 
 #include <cstddef>
 #include <span>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "protocol/events.hpp"
@@ -14,7 +16,12 @@ namespace perfkvm::host {
 struct CounterColumn {
   const protocol::EventInfo* event = nullptr;
   protocol::Scope scope = protocol::Scope::all;
+  // The event as the request spelt it ("cycles" stays "cycles", as perf prints it): the
+  // column's name on the wire (PROTOCOL.md: column.event). Empty: the catalogue's name.
+  std::string label = {};
   bool operator==(const CounterColumn&) const = default;
+
+  std::string_view name() const { return label.empty() ? event->name : label; }
 };
 
 // The columns of a request, in the order of `events` (PROTOCOL.md §4.2): a hardware event gives
@@ -22,6 +29,14 @@ struct CounterColumn {
 // both (guest, then host); a software event always gives one column of scope all.
 std::vector<CounterColumn> plan_columns(std::span<const protocol::EventInfo* const> events,
                                         protocol::StartMode mode);
+
+// The same plan for events named as a request or a command line names them (canonical names or
+// aliases, §9), each column labelled as spelt. This is the plan a measurement counts and that
+// admission budgets: everything that needs a request's columns takes them from here. Throws
+// std::invalid_argument for a name not in the catalogue (callers that answer an unknown name
+// with their own error check the names first).
+std::vector<CounterColumn> plan_named_columns(std::span<const std::string> names,
+                                              protocol::StartMode mode);
 
 // The groups of counters opened on each thread, as column indexes: all software columns in one
 // group (they never compete for hardware), then the hardware columns in groups of at most

@@ -20,7 +20,7 @@ std::uint64_t add_saturating(std::uint64_t a, std::uint64_t b) {
   return a > kMax - b ? kMax : a + b;
 }
 
-void validate(const std::vector<VcpuTarget>& targets, const std::vector<CounterColumn>& columns) {
+void validate(const std::vector<VcpuThread>& targets, const std::vector<CounterColumn>& columns) {
   for (const auto& column : columns) {
     if (column.event == nullptr) throw std::invalid_argument("CounterSet: column without event");
     if (column.event->kind == protocol::EventKind::software &&
@@ -39,7 +39,7 @@ void validate(const std::vector<VcpuTarget>& targets, const std::vector<CounterC
 
 }  // namespace
 
-CounterSet::CounterSet(std::vector<VcpuTarget> targets, std::vector<CounterColumn> columns)
+CounterSet::CounterSet(std::vector<VcpuThread> targets, std::vector<CounterColumn> columns)
     : plan_(std::move(columns)) {
   validate(targets, plan_);
   const auto groups = plan_groups(plan_, kMaxHardwareGroup);
@@ -117,7 +117,7 @@ void CounterSet::aggregate_columns(const std::vector<std::vector<int>>& errors) 
   for (std::size_t c = 0; c < plan_.size(); ++c) {
     const CounterColumn& planned = plan_[c];
     protocol::Column column;
-    column.event = std::string(planned.event->name);
+    column.event = std::string(planned.name());
     column.scope = planned.scope;
     column.status = ColumnStatus::counted;
 

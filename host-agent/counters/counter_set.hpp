@@ -12,15 +12,11 @@
 #include "host-agent/counters/column_plan.hpp"
 #include "host-agent/counters/perf_event.hpp"
 #include "host-agent/counters/thread_watch.hpp"
+#include "host-agent/threads/vcpu_threads.hpp"
 #include "protocol/messages.hpp"
 #include "util/unique_fd.hpp"
 
 namespace perfkvm::host {
-
-struct VcpuTarget {
-  std::uint32_t vcpu = 0;
-  pid_t tid = 0;
-};
 
 // When read() asks /proc whether the threads still exist (thread_watch.hpp). A per-thread
 // counter stays readable after its thread exits, so the counts never depend on it; only when a
@@ -46,7 +42,8 @@ class CounterSet {
   // fails the others: when a group leader fails the next event leads, and a member the group
   // refuses is retried on its own. Throws std::invalid_argument for misuse only: a tid <= 0
   // (0 would count perfkvm-hostd itself), a null event, a software column not of scope all.
-  CounterSet(std::vector<VcpuTarget> targets, std::vector<CounterColumn> columns);
+  // Each column is named columns()[i].event = its CounterColumn::name().
+  CounterSet(std::vector<VcpuThread> targets, std::vector<CounterColumn> columns);
 
   CounterSet(CounterSet&&) noexcept = default;
   CounterSet& operator=(CounterSet&&) noexcept = default;
@@ -90,7 +87,7 @@ class CounterSet {
     std::vector<Counter> counters;
   };
   struct Thread {
-    VcpuTarget target;
+    VcpuThread target;
     ThreadWatch watch;
     std::vector<Group> groups;
     std::vector<protocol::Cell> cells;  // the latest reading, one per column

@@ -11,7 +11,8 @@
 #include <boost/asio/write.hpp>
 #include <stdexcept>
 
-#include "host-agent/session/measurement.hpp"
+#include "host-agent/counters/sampling_loop.hpp"
+#include "host-agent/session/admission.hpp"
 #include "perfkvm_config.hpp"
 #include "util/log.hpp"
 #include "util/log_exceptions.hpp"
@@ -29,44 +30,7 @@ constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
 // One read's worth, in a buffer shared by the channels of a thread (see read_loop).
 constexpr std::size_t kReadChunk = 64 * 1024;
 
-// Upper bound of a sample frame's size, to refuse requests whose samples could not be sent.
-std::size_t worst_sample_bytes(std::size_t columns, std::size_t vcpus, bool per_vcpu) {
-  constexpr std::size_t kCell = 3 * 21 + 4;  // three 20-digit numbers, brackets, commas
-  constexpr std::size_t kEnvelope = 400;
-  constexpr std::size_t kRow = 48;
-  return kEnvelope + columns * kCell + (per_vcpu ? vcpus * (kRow + columns * kCell) : 0);
-}
-
-std::string vcpu_range(const std::vector<VcpuThread>& threads) {
-  std::string text;
-  for (const auto& thread : threads) {
-    if (!text.empty()) text += ",";
-    text += std::to_string(thread.vcpu);
-  }
-  return text;
-}
-
 }  // namespace
-
-// A counting request: its measurement and its sample timer. Shared with its sampler
-// coroutine, which may still be suspended on the timer after the request ended.
-struct ChannelConnection::Request {
-  Request(asio::any_io_executor executor, const protocol::Start& start, Measurement run,
-          CounterBudget::Share counters)
-      : id(start.request_id),
-        interval(start.interval_ms ? std::optional(std::chrono::milliseconds(*start.interval_ms))
-                                   : std::nullopt),
-        measurement(std::move(run)),
-        timer(std::move(executor)),
-        budget_share(std::move(counters)) {}
-
-  std::uint64_t id;
-  std::optional<std::chrono::milliseconds> interval;
-  Measurement measurement;
-  asio::steady_timer timer;
-  std::uint64_t samples_dropped = 0;
-  CounterBudget::Share budget_share;  // given back when the request (and its counters) ends
-};
 
 ChannelConnection::ChannelConnection(ChannelSocket socket, std::shared_ptr<DomainContext> domain,
                                      const SessionConfig& config,
@@ -102,7 +66,7 @@ void ChannelConnection::close() {
 }
 
 std::size_t ChannelConnection::open_counter_fds() const {
-  return request_ ? request_->measurement.open_fd_count() : 0;
+  return request_ ? request_->measurement().open_fd_count() : 0;
 }
 
 asio::awaitable<void> ChannelConnection::run() {
@@ -220,7 +184,7 @@ asio::awaitable<void> ChannelConnection::lease_loop() {
                         " ms (the lease): the session's counters are closed");
       }
       // Without samples nothing else notices that the domain's vCPUs went away.
-      if (request_ && !request_->interval && request_->measurement.check_threads()) {
+      if (request_ && !request_->interval() && request_->measurement().check_threads()) {
         finish_request(protocol::EndReason::domain_stopped);
       }
       if (kind_ == ChannelKind::per_connection && !session_ &&
@@ -235,29 +199,27 @@ asio::awaitable<void> ChannelConnection::lease_loop() {
   }
 }
 
-asio::awaitable<void> ChannelConnection::sample_loop(std::shared_ptr<Request> request) {
+asio::awaitable<void> ChannelConnection::sample_loop(std::shared_ptr<CountingRequest> request) {
   const auto self = shared_from_this();
-  auto deadline = request->measurement.started_at();
-  for (;;) {
-    // Fixed cadence from the start, without bursts to catch up after a delay.
-    deadline = std::max(deadline + *request->interval, Clock::now());
-    request->timer.expires_at(deadline);
-    auto [ec] = co_await request->timer.async_wait(use_nothrow);
-    if (ec || request_ != request || !session_) co_return;
-    try {
-      if (sample_hook_) sample_hook_();
-      if (!send(request->measurement.sample(session_->nonce, request->id), Outbox::Kind::sample)) {
-        ++request->samples_dropped;
-      }
-      if (request->measurement.threads_ended()) {
-        finish_request(protocol::EndReason::domain_stopped);
-        co_return;
-      }
-    } catch (const std::exception& failure) {
-      log::error(label_ + ": sampling failed: " + failure.what());
-      finish_request(protocol::EndReason::error);
-      co_return;
+  // The request's counters close whenever it ends (finish_request, end_session), which stops
+  // the loop: while it runs, this request is request_ and its session is session_.
+  const auto send_sample = [this, &request](MeasurementReading reading) {
+    if (sample_hook_) sample_hook_();
+    if (!send(request->sample(session_->nonce, std::move(reading)), Outbox::Kind::sample)) {
+      request->sample_dropped();
     }
+  };
+  SamplingEnd end = SamplingEnd::stopped;
+  try {
+    end = co_await sample_at_intervals(request->timer(), request->measurement(),
+                                       *request->interval(), send_sample);
+  } catch (const std::exception& failure) {
+    log::error(label_ + ": sampling failed: " + failure.what());
+    if (request_ == request) finish_request(protocol::EndReason::error);
+    co_return;
+  }
+  if (end == SamplingEnd::threads_ended && request_ == request) {
+    finish_request(protocol::EndReason::domain_stopped);
   }
 }
 
@@ -357,10 +319,10 @@ void ChannelConnection::on_message(const protocol::ListEvents& list) {
 
 void ChannelConnection::on_message(const protocol::Stop& stop) {
   if (!check_session(stop.nonce, stop.request_id)) return;
-  if (!request_ || request_->id != stop.request_id) {
+  if (!request_ || request_->id() != stop.request_id) {
     send_error(stop.nonce, stop.request_id, ErrorCode::unknown_request,
                "request " + std::to_string(stop.request_id) + " is not counting" +
-                   (request_ ? " (request " + std::to_string(request_->id) + " is)"
+                   (request_ ? " (request " + std::to_string(request_->id()) + " is)"
                              : std::string(" (nothing is)")));
     return;
   }
@@ -374,128 +336,48 @@ void ChannelConnection::on_message(const protocol::Start& start) {
   } catch (const std::exception& failure) {
     log::error(label_ + ": start failed: " + failure.what());
     request_.reset();
-    send_error(start.nonce, start.request_id, ErrorCode::internal,
-               std::string("the host could not start counting: ") + failure.what());
+    const StartRefusal refusal = setup_failure(failure.what());
+    send_error(start.nonce, start.request_id, refusal.code, refusal.message);
   }
 }
 
 void ChannelConnection::start_counting(const protocol::Start& start) {
-  const auto refuse = [&](ErrorCode code, const std::string& message) {
-    send_error(start.nonce, start.request_id, code, message);
-  };
-  if (request_) {
-    return refuse(ErrorCode::busy, "request " + std::to_string(request_->id) +
-                                       " is still counting on this channel; stop it first");
+  const std::optional<std::uint64_t> running =
+      request_ ? std::optional(request_->id()) : std::nullopt;
+  StartDecision decision = check_start(start, running, *domain_, config_, domain_->resolve_threads);
+  if (const auto* refusal = std::get_if<StartRefusal>(&decision)) {
+    return send_error(start.nonce, start.request_id, refusal->code, refusal->message);
   }
-  if (start.events.size() > config_.max_events) {
-    return refuse(ErrorCode::too_many_events,
-                  std::to_string(start.events.size()) + " events requested; this host allows " +
-                      std::to_string(config_.max_events) + " per request");
-  }
-  std::size_t columns = 0;
-  for (const auto& name : start.events) {
-    const auto* event = protocol::find_event(name);
-    if (!event) {
-      return refuse(ErrorCode::unknown_event, "unknown event '" + name +
-                                                  "'; valid events: " +
-                                                  protocol::event_names_list());
-    }
-    const bool two_scopes =
-        start.mode == protocol::StartMode::both && event->kind == protocol::EventKind::hardware;
-    columns += two_scopes ? 2 : 1;
-  }
-  if (start.interval_ms && *start.interval_ms < config_.min_interval_ms) {
-    return refuse(ErrorCode::interval_too_short,
-                  "interval " + std::to_string(*start.interval_ms) +
-                      " ms is below this host's minimum of " +
-                      std::to_string(config_.min_interval_ms) + " ms");
-  }
-  if (start.vcpus) {
-    for (const auto vcpu : *start.vcpus) {
-      if (vcpu >= domain_->vcpus) {
-        return refuse(ErrorCode::invalid_vcpu,
-                      "vCPU " + std::to_string(vcpu) + " does not exist: domain '" +
-                          domain_->name + "' has " + std::to_string(domain_->vcpus) +
-                          " vCPUs (0 to " + std::to_string(domain_->vcpus - 1) + ")");
-      }
-    }
-  }
-  const VcpuResolution resolution = domain_->resolve_threads();
-  if (resolution.threads.empty()) {
-    return refuse(ErrorCode::domain_unavailable, "cannot find the vCPU threads of domain '" +
-                                                     domain_->name + "': " + resolution.problem);
-  }
-  std::vector<VcpuTarget> targets;
-  if (start.vcpus) {
-    for (const auto vcpu : *start.vcpus) {
-      const auto found = std::find_if(resolution.threads.begin(), resolution.threads.end(),
-                                      [&](const VcpuThread& t) { return t.vcpu == vcpu; });
-      if (found == resolution.threads.end()) {
-        return refuse(ErrorCode::invalid_vcpu,
-                      "vCPU " + std::to_string(vcpu) + " of domain '" + domain_->name +
-                          "' has no thread (offline?); vCPUs with threads: " +
-                          vcpu_range(resolution.threads));
-      }
-      targets.push_back({found->vcpu, found->tid});
-    }
-    std::sort(targets.begin(), targets.end(),
-              [](const VcpuTarget& a, const VcpuTarget& b) { return a.vcpu < b.vcpu; });
-  } else {
-    for (const auto& thread : resolution.threads) targets.push_back({thread.vcpu, thread.tid});
-  }
-  if (columns * targets.size() > config_.max_counters) {
-    return refuse(ErrorCode::too_many_events,
-                  std::to_string(columns) + " columns on " + std::to_string(targets.size()) +
-                      " vCPUs need " + std::to_string(columns * targets.size()) +
-                      " counters; this host allows " + std::to_string(config_.max_counters) +
-                      " per request (perfkvm-hostd --max-counters)");
-  }
-  if (worst_sample_bytes(columns, targets.size(), start.per_vcpu) > config_.max_frame_bytes) {
-    return refuse(ErrorCode::too_many_events,
-                  std::to_string(columns) + " columns for " +
-                      std::to_string(targets.size()) +
-                      " vCPUs would not fit in this host's maximum frame of " +
-                      std::to_string(config_.max_frame_bytes) +
-                      " bytes; count fewer events or vCPUs, or drop the per-vCPU breakdown");
-  }
+  auto& admitted = std::get<AdmittedStart>(decision);
+  // Admission found room in the budget, and nothing ran since: taking it cannot fail.
+  auto share = config_.host_counters->take(admitted.counters());
+  if (!share) throw std::logic_error("the host-wide counter budget changed during admission");
 
-  auto& budget = *config_.host_counters;
-  auto share = budget.take(columns * targets.size());
-  if (!share) {
-    return refuse(ErrorCode::too_many_events,
-                  std::to_string(columns * targets.size()) +
-                      " counters would take this host over its limit for all guests together: " +
-                      std::to_string(budget.in_use()) + " of " + std::to_string(budget.limit()) +
-                      " are in use (perfkvm-hostd --max-host-counters); count fewer events or "
-                      "vCPUs, or try again when other measurements have ended");
-  }
-
-  request_ = std::make_shared<Request>(
+  request_ = std::make_shared<CountingRequest>(
       socket_.get_executor(), start,
-      Measurement(std::move(targets), start.events, start.mode, start.per_vcpu), std::move(*share));
-  request_->measurement.start();
+      Measurement(std::move(admitted.threads), std::move(admitted.plan)), std::move(*share));
+  Measurement& measurement = request_->measurement();
+  measurement.start();
   start_throttle_.record(Clock::now());
   std::string counted_vcpus;
-  for (const auto vcpu : request_->measurement.vcpus()) {
+  for (const auto vcpu : measurement.vcpus()) {
     counted_vcpus += (counted_vcpus.empty() ? "" : ",") + std::to_string(vcpu);
   }
   log::info(label_ + ": request " + std::to_string(start.request_id) + " counting " +
             std::to_string(start.events.size()) + " events on vCPUs " + counted_vcpus +
-            " (threads from " + resolution.source + ")");
-  send(protocol::Started{start.nonce, start.request_id, request_->measurement.columns(),
-                         request_->measurement.vcpus(), start.interval_ms},
+            " (threads from " + admitted.thread_source + ")");
+  send(protocol::Started{start.nonce, start.request_id, measurement.columns(), measurement.vcpus(),
+                         start.interval_ms},
        Outbox::Kind::reply);
-  if (request_->interval) {
-    asio::co_spawn(socket_.get_executor(), sample_loop(request_), log_exceptions(label_ + ": sampler"));
+  if (request_->interval()) {
+    asio::co_spawn(socket_.get_executor(), sample_loop(request_),
+                   log_exceptions(label_ + ": sampler"));
   }
 }
 
 void ChannelConnection::finish_request(protocol::EndReason reason) {
   const auto request = std::exchange(request_, nullptr);
-  request->timer.cancel();
-  const auto report =
-      request->measurement.finish(session_->nonce, request->id, reason, request->samples_dropped);
-  request->budget_share = {};  // its counters are closed
+  const auto report = request->finish(session_->nonce, reason);
   log::info(label_ + ": request " + std::to_string(report.request_id) + " " +
             std::string(to_string(reason)) + " after " +
             std::to_string(report.duration_ns / 1'000'000) + " ms");
@@ -506,11 +388,9 @@ void ChannelConnection::end_session(std::optional<ErrorCode> notify, const std::
   if (!session_) return;
   std::optional<std::uint64_t> ended_request;
   if (request_) {
-    log::info(label_ + ": request " + std::to_string(request_->id) + " ended: " + why);
-    ended_request = request_->id;
-    request_->timer.cancel();
-    request_->measurement.close();  // now: the sampler may hold the request a moment longer
-    request_->budget_share = {};
+    log::info(label_ + ": request " + std::to_string(request_->id()) + " ended: " + why);
+    ended_request = request_->id();
+    request_->close();
     request_.reset();
   }
   if (notify) send_error(session_->nonce, ended_request, *notify, why);

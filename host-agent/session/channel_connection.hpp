@@ -2,6 +2,8 @@
 // connection. The transport is only a stream socket here, so this code does not know which
 // it is on. Three coroutines share the channel: the reader (frames -> handlers), the writer
 // (the bounded outbox -> socket) and the lease watch; samplers run while a request counts.
+// What a start may count is admission's (admission.hpp); this keeps the I/O, the session's
+// state machine (PROTOCOL.md §6.1), the start pacing and the counter budgets.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -14,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "host-agent/session/counting_request.hpp"
 #include "host-agent/session/domain_context.hpp"
 #include "host-agent/session/outbox.hpp"
 #include "host-agent/session/session_config.hpp"
@@ -64,12 +67,11 @@ class ChannelConnection : public std::enable_shared_from_this<ChannelConnection>
     std::string nonce;
     std::uint32_t protocol = 0;
   };
-  struct Request;
 
   boost::asio::awaitable<void> read_loop();
   boost::asio::awaitable<void> write_loop();
   boost::asio::awaitable<void> lease_loop();
-  boost::asio::awaitable<void> sample_loop(std::shared_ptr<Request> request);
+  boost::asio::awaitable<void> sample_loop(std::shared_ptr<CountingRequest> request);
 
   void on_payload(protocol::ParseResult parsed);
   void on_message(const protocol::Hello& hello);
@@ -109,7 +111,7 @@ class ChannelConnection : public std::enable_shared_from_this<ChannelConnection>
   boost::asio::steady_timer throttle_timer_;  // a start beyond the rate waits on it
   std::chrono::steady_clock::time_point last_heard_;
   std::optional<GuestSession> session_;
-  std::shared_ptr<Request> request_;
+  std::shared_ptr<CountingRequest> request_;
   std::function<void()> sample_hook_;
 };
 

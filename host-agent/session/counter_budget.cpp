@@ -7,8 +7,12 @@ namespace perfkvm::host {
 CounterBudget::CounterBudget(std::uint64_t limit)
     : state_(std::make_shared<State>(State{limit})) {}
 
+bool CounterBudget::can_take(std::uint64_t count) const {
+  return count <= state_->limit && state_->in_use <= state_->limit - count;
+}
+
 std::optional<CounterBudget::Share> CounterBudget::take(std::uint64_t count) {
-  if (count > state_->limit || state_->in_use > state_->limit - count) return std::nullopt;
+  if (!can_take(count)) return std::nullopt;
   state_->in_use += count;
   return Share(state_, count);
 }

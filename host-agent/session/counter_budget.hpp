@@ -38,6 +38,8 @@ class CounterBudget {
 
   explicit CounterBudget(std::uint64_t limit);
 
+  // Whether `count` more counters fit within the limit now.
+  bool can_take(std::uint64_t count) const;
   // `count` counters, or nothing when they would take the budget over its limit.
   std::optional<Share> take(std::uint64_t count);
   void set_limit(std::uint64_t limit) { state_->limit = limit; }

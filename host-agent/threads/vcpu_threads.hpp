@@ -23,9 +23,11 @@
 
 namespace perfkvm::host {
 
+// One vCPU and the thread that runs it: what the threads module finds, what the counters count
+// on (host-agent/counters), what a start's vCPU list selects from. The one such type.
 struct VcpuThread {
-  std::uint32_t vcpu;
-  pid_t tid;
+  std::uint32_t vcpu = 0;  // QEMU's cpu_index, libvirt's vcpu id
+  pid_t tid = 0;
   bool operator==(const VcpuThread&) const = default;
 };
 

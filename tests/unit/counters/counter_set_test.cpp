@@ -38,7 +38,6 @@ using perfkvm::host::open_event;
 using perfkvm::host::OpenedEvent;
 using perfkvm::host::plan_columns;
 using perfkvm::host::PresenceCheck;
-using perfkvm::host::VcpuTarget;
 using perfkvm::protocol::Cell;
 using perfkvm::protocol::ColumnStatus;
 using perfkvm::protocol::EventInfo;

@@ -1,0 +1,33 @@
+#include "host-agent/counters/sampling_loop.hpp"
+
+#include <algorithm>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <utility>
+
+namespace perfkvm::host {
+
+namespace {
+
+constexpr auto use_nothrow = boost::asio::as_tuple(boost::asio::use_awaitable);
+
+}  // namespace
+
+boost::asio::awaitable<SamplingEnd> sample_at_intervals(
+    boost::asio::steady_timer& timer, Measurement& measurement,
+    std::chrono::steady_clock::duration interval, ReadingHandler on_reading) {
+  auto deadline = measurement.started_at();
+  for (;;) {
+    deadline = std::max(deadline + interval, std::chrono::steady_clock::now());
+    timer.expires_at(deadline);
+    auto [ec] = co_await timer.async_wait(use_nothrow);
+    // finished(): the owner ended the measurement while this wait was already complete.
+    if (ec || measurement.finished()) co_return SamplingEnd::stopped;
+    MeasurementReading reading = measurement.read();
+    const bool final_reading = reading.threads_ended();
+    on_reading(std::move(reading));
+    if (final_reading) co_return SamplingEnd::threads_ended;
+  }
+}
+
+}  // namespace perfkvm::host

@@ -1,0 +1,64 @@
+#include "host-agent/session/counting_request.hpp"
+
+#include <algorithm>
+#include <utility>
+
+namespace perfkvm::host {
+
+namespace {
+
+std::uint64_t wall_clock_ns() {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count());
+}
+
+}  // namespace
+
+CountingRequest::CountingRequest(boost::asio::any_io_executor executor,
+                                 const protocol::Start& start, Measurement measurement,
+                                 CounterBudget::Share counters)
+    : id_(start.request_id),
+      interval_(start.interval_ms ? std::optional(std::chrono::milliseconds(*start.interval_ms))
+                                  : std::nullopt),
+      per_vcpu_(start.per_vcpu),
+      measurement_(std::move(measurement)),
+      timer_(std::move(executor)),
+      budget_share_(std::move(counters)) {}
+
+protocol::Sample CountingRequest::sample(const std::string& nonce, MeasurementReading reading) {
+  protocol::Sample sample;
+  sample.nonce = nonce;
+  sample.request_id = id_;
+  sample.seq = ++samples_taken_;
+  sample.elapsed_ns = reading.elapsed_ns;
+  sample.host_time_ns = wall_clock_ns();
+  sample.totals = std::move(reading.totals);
+  if (per_vcpu_) sample.vcpus = std::move(reading.vcpus);
+  return sample;
+}
+
+protocol::Report CountingRequest::finish(const std::string& nonce, protocol::EndReason reason) {
+  timer_.cancel();
+  MeasurementReading reading = measurement_.finish();
+  budget_share_ = {};  // its counters are closed
+  protocol::Report report;
+  report.nonce = nonce;
+  report.request_id = id_;
+  report.reason = reason;
+  report.duration_ns = reading.elapsed_ns;
+  report.samples_dropped = samples_dropped_;
+  report.samples_sent = samples_taken_ - std::min(samples_taken_, samples_dropped_);
+  report.columns = measurement_.columns();
+  report.totals = std::move(reading.totals);
+  if (per_vcpu_) report.vcpus = std::move(reading.vcpus);
+  return report;
+}
+
+void CountingRequest::close() {
+  timer_.cancel();
+  measurement_.close();  // now: the sampler may hold the request a moment longer
+  budget_share_ = {};
+}
+
+}  // namespace perfkvm::host

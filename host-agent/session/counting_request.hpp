@@ -1,0 +1,55 @@
+// A session's counting request: its measurement, its sample timer, its share of the host's
+// counters, and its readings addressed as the protocol sends them (PROTOCOL.md §5: sample
+// numbering, dropped samples, the per-vCPU rows only when asked for). Shared with its sampler
+// coroutine, which may still be suspended on the timer after the request ended.
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "host-agent/counters/measurement.hpp"
+#include "host-agent/session/counter_budget.hpp"
+#include "protocol/messages.hpp"
+
+namespace perfkvm::host {
+
+class CountingRequest {
+ public:
+  // `measurement` not yet started; `counters` its share of the host-wide budget.
+  CountingRequest(boost::asio::any_io_executor executor, const protocol::Start& start,
+                  Measurement measurement, CounterBudget::Share counters);
+
+  std::uint64_t id() const { return id_; }
+  // None: no samples, only the report.
+  const std::optional<std::chrono::milliseconds>& interval() const { return interval_; }
+  Measurement& measurement() { return measurement_; }
+  const Measurement& measurement() const { return measurement_; }
+  boost::asio::steady_timer& timer() { return timer_; }
+
+  // `reading` as this request's next sample (seq 1, 2, ...) to the session `nonce`.
+  protocol::Sample sample(const std::string& nonce, MeasurementReading reading);
+  // A sample the guest will not get (the outbox was full): the report counts it.
+  void sample_dropped() { ++samples_dropped_; }
+
+  // Stops sampling, finishes the measurement and gives its counters back to the budget: the
+  // report to the session `nonce`.
+  protocol::Report finish(const std::string& nonce, protocol::EndReason reason);
+  // The same without a report (the session ended under the request).
+  void close();
+
+ private:
+  std::uint64_t id_;
+  std::optional<std::chrono::milliseconds> interval_;
+  bool per_vcpu_;
+  Measurement measurement_;
+  boost::asio::steady_timer timer_;
+  std::uint64_t samples_taken_ = 0;
+  std::uint64_t samples_dropped_ = 0;
+  CounterBudget::Share budget_share_;  // given back when the request's counters close
+};
+
+}  // namespace perfkvm::host

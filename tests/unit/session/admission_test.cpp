@@ -1,0 +1,262 @@
+// check_start, one test per numbered rule of PROTOCOL.md §6.2 ("Checking a start"). Each test
+// checks the rule's answer and that it comes before the next rule's (a start failing both gets
+// the earlier answer). Admission opens nothing, so the thread ids here need not exist.
+#include "host-agent/session/admission.hpp"
+
+#include <doctest/doctest.h>
+
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "protocol/events.hpp"
+
+namespace {
+
+using namespace perfkvm::host;
+using perfkvm::protocol::ErrorCode;
+using perfkvm::protocol::Scope;
+using perfkvm::protocol::Start;
+using perfkvm::protocol::StartMode;
+
+struct Admission {
+  SessionConfig config;
+  DomainContext domain;
+  VcpuResolution resolution;
+  int lookups = 0;
+
+  Admission() {
+    domain.name = "web1";
+    domain.vcpus = 2;
+    resolution.threads = {{0, 101}, {1, 102}};
+    resolution.source = "comm";
+  }
+
+  StartDecision check(const Start& start, std::optional<std::uint64_t> running = std::nullopt) {
+    return check_start(start, running, domain, config, [this] {
+      ++lookups;
+      return resolution;
+    });
+  }
+};
+
+Start start(std::vector<std::string> events) {
+  Start s;
+  s.nonce = "0123456789abcdef";
+  s.request_id = 7;
+  s.events = std::move(events);
+  return s;
+}
+
+StartRefusal refused(const StartDecision& decision) {
+  REQUIRE(std::holds_alternative<StartRefusal>(decision));
+  return std::get<StartRefusal>(decision);
+}
+
+AdmittedStart admitted(const StartDecision& decision) {
+  if (const auto* refusal = std::get_if<StartRefusal>(&decision)) {
+    FAIL_CHECK("refused: " << perfkvm::protocol::to_string(refusal->code) << ": "
+                           << refusal->message);
+  }
+  REQUIRE(std::holds_alternative<AdmittedStart>(decision));
+  return std::get<AdmittedStart>(decision);
+}
+
+const std::string kTooManyEvents = "3 events requested; this host allows 2 per request";
+
+}  // namespace
+
+TEST_CASE("admission rule 1: a request running in the session is busy, before anything else") {
+  Admission a;
+  CHECK(refused(a.check(start({"task-clock"}), 6)) ==
+        StartRefusal{ErrorCode::busy,
+                     "request 6 is still counting on this channel; stop it first"});
+  a.config.max_events = 2;
+  CHECK(refused(a.check(start({"task-clock", "cs", "faults"}), 6)).code == ErrorCode::busy);
+  CHECK(a.lookups == 0);
+  CHECK(admitted(a.check(start({"task-clock"}))).threads.size() == 2);
+}
+
+TEST_CASE("admission rule 2: more events than max_events, before their names are checked") {
+  Admission a;
+  a.config.max_events = 2;
+  CHECK(refused(a.check(start({"task-clock", "cs", "faults"}))) ==
+        StartRefusal{ErrorCode::too_many_events, kTooManyEvents});
+  CHECK(refused(a.check(start({"task-clock", "cs", "no-such-event"}))) ==
+        StartRefusal{ErrorCode::too_many_events, kTooManyEvents});
+  CHECK(admitted(a.check(start({"task-clock", "cs"}))).plan.size() == 2);  // at the limit
+}
+
+TEST_CASE("admission rule 3: an unknown name, before the interval; supported or not does not "
+          "matter") {
+  Admission a;
+  auto s = start({"task-clock", "cyles"});
+  CHECK(refused(a.check(s)) ==
+        StartRefusal{ErrorCode::unknown_event, "unknown event 'cyles'; valid events: " +
+                                                   perfkvm::protocol::event_names_list()});
+  s.interval_ms = 1;
+  CHECK(refused(a.check(s)).code == ErrorCode::unknown_event);
+  // A hardware event is admitted whatever the PMU can do (its column may be not-supported),
+  // and an alias is a name: the plan labels it as spelt.
+  const auto plan = admitted(a.check(start({"cycles", "cs"}))).plan;
+  REQUIRE(plan.size() == 2);
+  CHECK(plan[0].name() == "cycles");
+  CHECK(plan[0].event == perfkvm::protocol::find_event("cpu-cycles"));
+  CHECK(plan[1].name() == "cs");
+}
+
+TEST_CASE("admission rule 4: an interval below min_interval_ms, before the vCPUs") {
+  Admission a;
+  auto s = start({"task-clock"});
+  s.interval_ms = 5;
+  CHECK(refused(a.check(s)) ==
+        StartRefusal{ErrorCode::interval_too_short,
+                     "interval 5 ms is below this host's minimum of 10 ms"});
+  s.vcpus = std::vector<std::uint32_t>{7};
+  CHECK(refused(a.check(s)).code == ErrorCode::interval_too_short);
+  s.vcpus.reset();
+  s.interval_ms = 10;  // at the minimum
+  admitted(a.check(s));
+  s.interval_ms.reset();  // no samples at all
+  admitted(a.check(s));
+}
+
+TEST_CASE("admission rule 5: a vCPU index beyond the domain, or a vCPU without a thread") {
+  Admission a;
+  auto s = start({"task-clock"});
+  s.vcpus = std::vector<std::uint32_t>{0, 7};
+  CHECK(refused(a.check(s)) ==
+        StartRefusal{ErrorCode::invalid_vcpu,
+                     "vCPU 7 does not exist: domain 'web1' has 2 vCPUs (0 to 1)"});
+  // Known from the domain's XML: answered before the threads are looked up (rule 6).
+  a.resolution.threads.clear();
+  CHECK(refused(a.check(s)).code == ErrorCode::invalid_vcpu);
+  CHECK(a.lookups == 0);
+
+  // vCPU 1 of 3 is offline: naming it is invalid-vcpu, before the counter budget (rule 7).
+  a.domain.vcpus = 3;
+  a.resolution.threads = {{0, 101}, {2, 103}};
+  a.config.max_counters = 1;
+  s.vcpus = std::vector<std::uint32_t>{2, 1, 0};
+  CHECK(refused(a.check(s)) ==
+        StartRefusal{ErrorCode::invalid_vcpu,
+                     "vCPU 1 of domain 'web1' has no thread (offline?); vCPUs with threads: 0,2"});
+  s.vcpus = std::vector<std::uint32_t>{2};
+  CHECK(admitted(a.check(s)).threads == std::vector<VcpuThread>{{2, 103}});
+}
+
+TEST_CASE("admission rule 6: no vCPU threads is domain-unavailable, even for a named vCPU") {
+  Admission a;
+  a.resolution.threads.clear();
+  a.resolution.source.clear();
+  a.resolution.problem = "no QEMU process of domain 'web1' (not running?)";
+  a.config.max_counters = 0;  // rule 7 would refuse anything
+  const std::string message =
+      "cannot find the vCPU threads of domain 'web1': no QEMU process of domain 'web1' (not "
+      "running?)";
+  CHECK(refused(a.check(start({"task-clock"}))) ==
+        StartRefusal{ErrorCode::domain_unavailable, message});
+  // Not the spec's order (rule 5 first), on purpose: with no threads at all the domain is not
+  // running, whichever vCPU the start names.
+  auto named = start({"task-clock"});
+  named.vcpus = std::vector<std::uint32_t>{0};
+  CHECK(refused(a.check(named)) == StartRefusal{ErrorCode::domain_unavailable, message});
+  CHECK(a.lookups == 2);  // looked up at every start: vCPUs come and go
+}
+
+TEST_CASE("admission rule 7: columns x counted vCPUs over the per-request or host-wide budget") {
+  Admission a;
+  a.config.max_counters = 4;
+  CHECK(refused(a.check(start({"task-clock", "cs", "faults"}))) ==
+        StartRefusal{ErrorCode::too_many_events,
+                     "3 columns on 2 vCPUs need 6 counters; this host allows 4 per request "
+                     "(perfkvm-hostd --max-counters)"});
+  // Columns count, not events: a hardware event in mode both is two.
+  auto both = start({"cycles", "task-clock"});
+  both.mode = StartMode::both;
+  CHECK(refused(a.check(both)).message.rfind("3 columns on 2 vCPUs need 6 counters", 0) == 0);
+  // Counted vCPUs count, not the domain's.
+  auto one_vcpu = start({"task-clock", "cs", "faults"});
+  one_vcpu.vcpus = std::vector<std::uint32_t>{1};
+  CHECK(admitted(a.check(one_vcpu)).counters() == 3);
+  // Before the frame limit (rule 8).
+  a.config.max_frame_bytes = 1;
+  CHECK(refused(a.check(start({"task-clock", "cs", "faults"}))).message.rfind("3 columns on", 0) ==
+        0);
+
+  // All requests together: 6 of 10 are taken by others, so 6 more do not fit and 4 do.
+  Admission host;
+  host.config.host_counters = std::make_shared<CounterBudget>(10);
+  const auto others = host.config.host_counters->take(6);
+  CHECK(refused(host.check(start({"task-clock", "cs", "faults"}))) ==
+        StartRefusal{ErrorCode::too_many_events,
+                     "6 counters would take this host over its limit for all guests together: 6 "
+                     "of 10 are in use (perfkvm-hostd --max-host-counters); count fewer events "
+                     "or vCPUs, or try again when other measurements have ended"});
+  CHECK(admitted(host.check(start({"task-clock", "cs"}))).counters() == 4);
+  CHECK(host.config.host_counters->in_use() == 6);  // admission takes nothing
+}
+
+TEST_CASE("admission rule 8: a sample that could exceed max_frame_bytes, before the host-wide "
+          "budget") {
+  Admission a;
+  // One column on two vCPUs with per-vCPU rows: 400 + 67 + 2 x (48 + 67) = 697 bytes.
+  REQUIRE(worst_sample_bytes(1, 2, true) == 697);
+  REQUIRE(worst_sample_bytes(1, 2, false) == 467);
+  a.config.max_frame_bytes = 696;
+  auto s = start({"task-clock"});
+  s.per_vcpu = true;
+  CHECK(refused(a.check(s)) ==
+        StartRefusal{ErrorCode::too_many_events,
+                     "1 columns for 2 vCPUs would not fit in this host's maximum frame of 696 "
+                     "bytes; count fewer events or vCPUs, or drop the per-vCPU breakdown"});
+  // Not the spec's order (the host-wide budget is rule 7), on purpose: a start this refuses can
+  // never fit, so it is not told to try again later.
+  a.config.host_counters = std::make_shared<CounterBudget>(0);
+  CHECK(refused(a.check(s)).message.rfind("1 columns for 2 vCPUs would not fit", 0) == 0);
+  a.config.host_counters = std::make_shared<CounterBudget>(2);
+  s.per_vcpu = false;
+  admitted(a.check(s));
+  s.per_vcpu = true;
+  a.config.max_frame_bytes = 697;  // exactly the estimate
+  admitted(a.check(s));
+}
+
+TEST_CASE("admission rule 9: any other failure to set up is internal") {
+  Admission a;
+  const auto failing = [] () -> VcpuResolution {
+    throw std::runtime_error("libvirt: connection reset by peer");
+  };
+  // A failing lookup is let through to the caller, which answers it with setup_failure.
+  CHECK_THROWS_WITH_AS(check_start(start({"task-clock"}), std::nullopt, a.domain, a.config,
+                                   failing),
+                       "libvirt: connection reset by peer", std::runtime_error);
+  CHECK(setup_failure("libvirt: connection reset by peer") ==
+        StartRefusal{ErrorCode::internal,
+                     "the host could not start counting: libvirt: connection reset by peer"});
+  // Only once the earlier checks pass: their answers are not hidden by the failure.
+  auto s = start({"cyles"});
+  CHECK(refused(check_start(s, std::nullopt, a.domain, a.config, failing)).code ==
+        ErrorCode::unknown_event);
+}
+
+TEST_CASE("an admitted start: the plan named as spelt, the threads in vCPU order, its counters") {
+  Admission a;
+  auto s = start({"cycles", "task-clock"});
+  s.mode = StartMode::both;
+  s.vcpus = std::vector<std::uint32_t>{1, 0};
+  const auto start_ok = admitted(a.check(s));
+  REQUIRE(start_ok.plan.size() == 3);
+  CHECK(start_ok.plan[0].name() == "cycles");
+  CHECK(start_ok.plan[0].scope == Scope::guest);
+  CHECK(start_ok.plan[1].name() == "cycles");
+  CHECK(start_ok.plan[1].scope == Scope::host);
+  CHECK(start_ok.plan[2].name() == "task-clock");
+  CHECK(start_ok.plan[2].scope == Scope::all);
+  CHECK(start_ok.threads == std::vector<VcpuThread>{{0, 101}, {1, 102}});
+  CHECK(start_ok.counters() == 6);
+  CHECK(start_ok.thread_source == "comm");
+  CHECK(a.lookups == 1);
+}
