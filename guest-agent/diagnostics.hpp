@@ -7,6 +7,8 @@
 #include <string>
 #include <string_view>
 
+#include "util/printable.hpp"
+
 namespace perfkvm::guest {
 
 // A failure with a message for the user; main prints it and exits 1.
@@ -14,9 +16,9 @@ class GuestError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// Text from the host (names, error messages) is untrusted: control characters, which could
-// drive the terminal, become '?'.
-std::string printable(std::string_view text);
+// Text from the host (names, error messages) is untrusted: util/printable.hpp keeps control
+// characters, which could drive the terminal, off it.
+using perfkvm::printable;
 
 class Diagnostics {
  public:

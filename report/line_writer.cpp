@@ -4,6 +4,7 @@
 #include <boost/json/string.hpp>
 
 #include "report/number_format.hpp"
+#include "util/printable.hpp"
 
 namespace perfkvm::report {
 namespace {
@@ -22,15 +23,6 @@ std::string display_name(std::string_view event, protocol::Scope scope) {
   if (scope == protocol::Scope::guest) name += ":G";
   if (scope == protocol::Scope::host) name += ":H";
   return name;
-}
-
-// Event names come from the peer: keep terminal control sequences out of text output.
-std::string printable(std::string text) {
-  for (char& c : text) {
-    const auto byte = static_cast<unsigned char>(c);
-    if (byte < 0x20 || byte == 0x7f) c = '?';
-  }
-  return text;
 }
 
 std::string json_string(std::string_view text) {

@@ -34,26 +34,4 @@ void write(Level level, std::string_view message) {
                message.data());
 }
 
-std::string printable(std::string_view text, std::size_t max_bytes) {
-  std::string out;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if (out.size() >= max_bytes) {
-      // Back up to a character boundary before marking the cut.
-      while (!out.empty() && (static_cast<unsigned char>(out.back()) & 0xC0) == 0x80) out.pop_back();
-      if (!out.empty() && static_cast<unsigned char>(out.back()) >= 0xC0) out.pop_back();
-      return out + "...";
-    }
-    const auto byte = static_cast<unsigned char>(text[i]);
-    if (byte < 0x20 || byte == 0x7F) {
-      static constexpr char kHex[] = "0123456789abcdef";
-      out += "\\x";
-      out += kHex[byte >> 4];
-      out += kHex[byte & 0xF];
-    } else {
-      out += text[i];
-    }
-  }
-  return out;
-}
-
 }  // namespace perfkvm::log

@@ -6,6 +6,8 @@
 #include <string>
 #include <string_view>
 
+#include "util/printable.hpp"
+
 namespace perfkvm::log {
 
 enum class Level { error = 0, warning = 1, info = 2, debug = 3 };
@@ -17,9 +19,11 @@ bool enabled(Level level);
 
 void write(Level level, std::string_view message);
 
-// Text from a guest, fit for a log line: control characters (newlines included, which could
-// forge lines) escaped as \xNN, cut to `max_bytes` on a character boundary with "...".
-std::string printable(std::string_view text, std::size_t max_bytes = 200);
+// Text from a guest in a log line (util/printable.hpp: it cannot forge lines), at most
+// `max_bytes`.
+inline std::string printable(std::string_view text, std::size_t max_bytes = 200) {
+  return perfkvm::printable(text, max_bytes);
+}
 
 inline void error(std::string_view message) { write(Level::error, message); }
 inline void warning(std::string_view message) { write(Level::warning, message); }

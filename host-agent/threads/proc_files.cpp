@@ -64,21 +64,4 @@ std::optional<std::vector<pid_t>> list_pids(const std::filesystem::path& dir) {
   return pids;
 }
 
-std::string printable(std::string_view bytes, std::size_t max_chars) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (const char c : bytes.substr(0, max_chars)) {
-    const auto byte = static_cast<unsigned char>(c);
-    if (byte >= 0x20 && byte < 0x7f && byte != '\\') {
-      out += c;
-    } else {
-      out += "\\x";
-      out += kHex[byte >> 4];
-      out += kHex[byte & 0xf];
-    }
-  }
-  if (bytes.size() > max_chars) out += "...";
-  return out;
-}
-
 }  // namespace perfkvm::host::proc

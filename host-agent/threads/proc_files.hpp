@@ -12,6 +12,8 @@
 #include <string_view>
 #include <vector>
 
+#include "util/printable.hpp"
+
 namespace perfkvm::host::proc {
 
 struct BoundedRead {
@@ -34,8 +36,7 @@ std::optional<pid_t> parse_pid(std::string_view text);
 // nullopt when the directory cannot be opened (e.g. the process exited).
 std::optional<std::vector<pid_t>> list_pids(const std::filesystem::path& dir);
 
-// Untrusted bytes for an error message: printable ASCII kept, the rest as \xHH, at most
-// max_chars input bytes shown.
-std::string printable(std::string_view bytes, std::size_t max_chars = 64);
+// Untrusted bytes in an error message: util/printable.hpp.
+using perfkvm::printable;
 
 }  // namespace perfkvm::host::proc
