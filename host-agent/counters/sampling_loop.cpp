@@ -1,4 +1,5 @@
 #include "host-agent/counters/sampling_loop.hpp"
+#include "util/asio_nothrow.hpp"
 
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
@@ -9,7 +10,7 @@ namespace perfkvm::host {
 
 namespace {
 
-constexpr auto use_nothrow = boost::asio::as_tuple(boost::asio::use_awaitable);
+using perfkvm::use_nothrow;
 
 }  // namespace
 

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "host-agent/domains/xml_document.hpp"
+#include "util/uuid.hpp"
 
 namespace perfkvm::host {
 namespace {
@@ -79,22 +80,11 @@ std::string read_name(XmlDocument& doc, xmlNode& domain) {
   return name;
 }
 
-bool is_uuid(std::string_view text) {
-  if (text.size() != 36) return false;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const bool dash_here = i == 8 || i == 13 || i == 18 || i == 23;
-    const char c = text[i];
-    const bool hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-    if (dash_here ? c != '-' : !hex) return false;
-  }
-  return true;
-}
-
 std::string read_uuid(XmlDocument& doc, xmlNode& domain, const std::string& subject) {
   xmlNode* node = doc.select_first(domain, "./uuid");
   if (node == nullptr) fail(subject, domain, "<domain> has no <uuid>");
   std::string uuid(trimmed(text_of(*node)));
-  if (!is_uuid(uuid)) fail(subject, *node, "<uuid> '" + shown(uuid) + "' is not a UUID");
+  if (!is_canonical_uuid(uuid)) fail(subject, *node, "<uuid> '" + shown(uuid) + "' is not a UUID");
   return uuid;
 }
 

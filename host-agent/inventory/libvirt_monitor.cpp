@@ -7,6 +7,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <set>
 
+#include "util/asio_nothrow.hpp"
 #include "util/log.hpp"
 #include "util/log_exceptions.hpp"
 
@@ -16,7 +17,7 @@ namespace asio = boost::asio;
 
 namespace {
 
-constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
+using perfkvm::use_nothrow;
 constexpr std::chrono::milliseconds kFirstRetry{500};
 constexpr std::chrono::milliseconds kMaxRetry{30'000};
 // An unknown vsock CID re-lists libvirt's domains at most this often: any process on the

@@ -14,6 +14,7 @@
 #include "host-agent/counters/sampling_loop.hpp"
 #include "host-agent/session/admission.hpp"
 #include "perfkvm_config.hpp"
+#include "util/asio_nothrow.hpp"
 #include "util/log.hpp"
 #include "util/log_exceptions.hpp"
 
@@ -26,7 +27,7 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
+using perfkvm::use_nothrow;
 // One read's worth, in a buffer shared by the channels of a thread (see read_loop).
 constexpr std::size_t kReadChunk = 64 * 1024;
 

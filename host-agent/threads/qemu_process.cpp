@@ -6,6 +6,7 @@
 #include <system_error>
 
 #include "host-agent/threads/proc_files.hpp"
+#include "util/uuid.hpp"
 
 namespace perfkvm::host {
 namespace {
@@ -14,17 +15,6 @@ namespace {
 // bounds what a hostile or odd process can make us read.
 constexpr std::size_t kMaxCmdlineBytes = 256 * 1024;
 constexpr std::size_t kMaxPidFileBytes = 64;
-
-bool is_canonical_uuid(std::string_view uuid) {
-  if (uuid.size() != 36) return false;
-  for (std::size_t i = 0; i < uuid.size(); ++i) {
-    const bool dash_position = i == 8 || i == 13 || i == 18 || i == 23;
-    const char c = uuid[i];
-    const bool hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-    if (dash_position ? c != '-' : !hex) return false;
-  }
-  return true;
-}
 
 bool equal_ignoring_ascii_case(std::string_view a, std::string_view b) {
   const auto lower = [](char c) {

@@ -7,6 +7,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "util/asio_nothrow.hpp"
 #include "util/log.hpp"
 #include "util/log_exceptions.hpp"
 
@@ -16,7 +17,7 @@ namespace asio = boost::asio;
 
 namespace {
 
-constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
+using perfkvm::use_nothrow;
 constexpr std::chrono::milliseconds kFirstRetry{50};
 constexpr std::chrono::milliseconds kMaxRetry{2000};
 

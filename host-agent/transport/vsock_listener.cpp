@@ -12,6 +12,7 @@
 #include <array>
 #include <cstring>
 
+#include "util/asio_nothrow.hpp"
 #include "util/log.hpp"
 #include "util/log_exceptions.hpp"
 
@@ -21,7 +22,7 @@ namespace asio = boost::asio;
 
 namespace {
 
-constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
+using perfkvm::use_nothrow;
 
 }  // namespace
 
