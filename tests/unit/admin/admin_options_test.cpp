@@ -114,7 +114,8 @@ bool contains(const std::string& text, const std::string& part) {
 }  // namespace
 
 TEST_CASE("perfkvm-host: a usage error exits with perf's usage status, before libvirt") {
-  // No -c: had these got past parsing they would have failed to reach qemu:///system (1).
+  // No -c: had these got past parsing they would have failed to reach qemu:///system,
+  // exit status 1.
   for (const auto& args : {std::vector<std::string>{}, std::vector<std::string>{"stat"},
                            std::vector<std::string>{"stat", "cli1", "-i", "0"},
                            std::vector<std::string>{"stat", "cli1", "-j", "-x", ";"}}) {
