@@ -154,8 +154,9 @@ void LibvirtMonitor::discover() {
   last_discovery_ = std::chrono::steady_clock::now();
   virDomainPtr* domains = nullptr;
   const int count =
-      virConnectListAllDomains(connection_.get(), &domains, VIR_CONNECT_LIST_DOMAINS_ACTIVE);
+      list_domains_(connection_.get(), &domains, VIR_CONNECT_LIST_DOMAINS_ACTIVE);
   if (count < 0) {
+    // Nothing is known then, not "nothing runs": the domains served stay served.
     log::warning("cannot list libvirt's domains: " + libvirt_error());
     return;
   }

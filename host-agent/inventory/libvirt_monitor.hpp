@@ -37,6 +37,11 @@ class LibvirtMonitor {
   // accept time), not only as the last event left it; nullptr while libvirt is unreachable.
   std::shared_ptr<DomainContext> domain_for_cid(std::uint32_t cid);
 
+  // How the running domains are listed: virConnectListAllDomains. A test seam for a listing
+  // that fails, as a libvirtd in trouble's may (the test driver never fails one).
+  using ListDomains = int (*)(virConnectPtr, virDomainPtr**, unsigned int);
+  void set_list_domains_for_testing(ListDomains list) { list_domains_ = list; }
+
   // libvirt's close callback (registered by connect(); `self` is the monitor). Public so that
   // tests can play libvirtd going away: the test driver never closes a connection.
   static void on_close(virConnectPtr, int reason, void* self);
@@ -52,6 +57,7 @@ class LibvirtMonitor {
   static void on_device(virConnectPtr, virDomainPtr domain, const char* alias, void* self);
 
   boost::asio::any_io_executor executor_;
+  ListDomains list_domains_ = virConnectListAllDomains;
   std::string uri_;
   std::string channel_name_;
   DomainRegistry& registry_;

@@ -14,6 +14,7 @@
 #include <boost/json/parse.hpp>
 #include <cstdio>
 #include <filesystem>
+#include <thread>
 #include <fstream>
 #include <functional>
 #include <sstream>
@@ -563,6 +564,35 @@ TEST_CASE("hostd's monitor: only libvirt's word that a domain is gone or inactiv
   CHECK(h.registry.find(persistent) == nullptr);
   h.io.run_for(50ms);
   CHECK(h.registry.find(odd.uuid) != nullptr);
+}
+
+TEST_CASE("hostd's monitor: a listing that fails changes nothing; the next one catches up") {
+  DefaultDriverDomains domains;
+  MonitoredRegistry h;
+  h.monitor.start();
+  REQUIRE(run_until(h.io, [&] { return h.monitor.connected(); }, 2s));
+  const std::string kept = "2d0c4a1e-55aa-4c3b-9e61-7f00000000d1";
+  auto k = domains.create(plain_domain_xml("kept", kept), kept);
+  REQUIRE(run_until(h.io, [&] { return h.registry.find(kept) != nullptr; }, 2s));
+
+  h.monitor.set_list_domains_for_testing(
+      [](virConnectPtr, virDomainPtr**, unsigned int) { return -1; });
+  h.io.run_for(1100ms);  // past the minimum time between two listings
+  // A vsock peer of a CID no domain has makes the monitor list again, and the listing fails:
+  // "no answer" is not "no domains", so the running domain stays served.
+  CHECK(h.monitor.domain_for_cid(4242) == nullptr);
+  CHECK(h.registry.find(kept) != nullptr);
+  CHECK(h.monitor.connected());
+
+  // The next listing that works catches up with a domain whose start event is not yet in.
+  h.monitor.set_list_domains_for_testing(virConnectListAllDomains);
+  std::this_thread::sleep_for(1100ms);  // without running the io_context: no event dispatched
+  const std::string late = "2d0c4a1e-55aa-4c3b-9e61-7f00000000d2";
+  auto l = domains.create(vsock_domain_xml("late-vsock", late, 79), late);
+  const auto found = h.monitor.domain_for_cid(79);
+  REQUIRE(found);
+  CHECK(found->name == "late-vsock");
+  CHECK(h.registry.find(kept) != nullptr);
 }
 
 TEST_CASE("hostd's monitor re-reads a domain on RESUMED, DEFINED and UNDEFINED; SUSPENDED keeps "
