@@ -6,7 +6,7 @@
 #include <boost/json/serialize.hpp>
 #include <stdexcept>
 
-#include "host-agent/inventory/domain_registry.hpp"
+#include "host-agent/domains/domain_threads.hpp"
 
 namespace perfkvm::host {
 

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "host-agent/domains/domain_xml.hpp"
-#include "host-agent/inventory/libvirt_handles.hpp"
+#include "host-agent/libvirt/handles.hpp"
 #include "host-agent/threads/host_paths.hpp"
 #include "host-agent/threads/vcpu_threads.hpp"
 

@@ -11,7 +11,7 @@
 #include "host-agent/counters/sampling_loop.hpp"
 #include "host-agent/counters/vcpu_selection.hpp"
 #include "host-agent/domains/domain_xml.hpp"
-#include "host-agent/inventory/domain_registry.hpp"
+#include "host-agent/domains/domain_threads.hpp"
 
 namespace perfkvm::host {
 

@@ -8,7 +8,7 @@
 #include <string>
 
 #include "cli/count_options.hpp"
-#include "host-agent/inventory/libvirt_handles.hpp"
+#include "host-agent/libvirt/handles.hpp"
 #include "host-agent/threads/host_paths.hpp"
 
 namespace perfkvm::host {

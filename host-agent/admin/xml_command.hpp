@@ -8,7 +8,7 @@
 #include <string>
 
 #include "host-agent/admin/domain_xml_edit.hpp"
-#include "host-agent/inventory/libvirt_handles.hpp"
+#include "host-agent/libvirt/handles.hpp"
 #include "protocol/defaults.hpp"
 
 namespace perfkvm::host {

@@ -7,32 +7,6 @@
 
 namespace perfkvm::host {
 
-namespace {
-
-// The status XML is root-only and absent for other drivers: reading it is best effort.
-std::vector<VcpuThread> status_xml_threads(const HostPaths& paths, const std::string& name) {
-  std::ifstream in(paths.libvirt_qemu_run_dir / (name + ".xml"));
-  if (!in) return {};
-  std::ostringstream text;
-  text << in.rdbuf();
-  try {
-    const auto status = parse_status_xml(text.str());
-    std::vector<VcpuThread> threads;
-    for (const auto& [vcpu, tid] : status.vcpu_threads) threads.push_back({vcpu, tid});
-    return threads;
-  } catch (const std::exception& bad) {
-    log::warning("domain '" + name + "': unreadable libvirt status XML: " + bad.what());
-    return {};
-  }
-}
-
-}  // namespace
-
-VcpuResolution resolve_domain_threads(const HostPaths& paths, const std::string& name,
-                                      const std::string& uuid) {
-  return resolve_vcpu_threads(paths, name, uuid, status_xml_threads(paths, name));
-}
-
 DomainRegistry::DomainRegistry(boost::asio::any_io_executor executor, const SessionConfig& config,
                                const std::vector<protocol::EventStatus>& event_table,
                                HostPaths paths)

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "host-agent/domains/domain_threads.hpp"
 #include "host-agent/domains/domain_xml.hpp"
 #include "host-agent/session/domain_context.hpp"
 #include "host-agent/threads/host_paths.hpp"
@@ -56,9 +57,5 @@ class DomainRegistry {
   HostPaths paths_;
   std::map<std::string, Entry> entries_;
 };
-
-// The domain's vCPU threads: /proc thread names first, libvirt's status XML as the fallback.
-VcpuResolution resolve_domain_threads(const HostPaths& paths, const std::string& name,
-                                      const std::string& uuid);
 
 }  // namespace perfkvm::host

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "host-agent/inventory/domain_registry.hpp"
-#include "host-agent/inventory/libvirt_handles.hpp"
+#include "host-agent/libvirt/handles.hpp"
 
 namespace perfkvm::host {
 
