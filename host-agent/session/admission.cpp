@@ -74,7 +74,7 @@ StartDecision check_start(const protocol::Start& start,
       }
     }
   }
-  // 6. Before the rest of 5, unlike the spec's order: without any thread the domain is not
+  // 6. Before the rest of 5 (as PROTOCOL.md §6.2 says): without any thread the domain is not
   // running (or not countable), and "vCPU n has no thread" would send the guest looking for an
   // offline vCPU (tests/integration/session_test.cpp relies on this answer).
   const VcpuResolution resolution = threads();
@@ -111,7 +111,7 @@ StartDecision check_start(const protocol::Start& start,
                             std::to_string(config.max_frame_bytes) +
                             " bytes; count fewer events or vCPUs, or drop the per-vCPU breakdown"};
   }
-  // 7, the budget of all requests together: last, unlike the spec's order, because it is the
+  // 7, the budget of all requests together: last (as PROTOCOL.md §6.2 says), because it is the
   // one answer that says "try again later", and a start refused by 8 never fits.
   const CounterBudget& budget = *config.host_counters;
   if (!budget.can_take(counters)) {
