@@ -160,6 +160,19 @@ class FdLimitAtLeast {
   rlimit saved_{};
 };
 
+// Lets the thread exit and waits until /proc no longer has it (a thread's exit completes a
+// moment after join returns).
+void quit_and_wait_gone(VcpuThread& vcpu) {
+  const pid_t tid = vcpu.tid();
+  vcpu.quit();
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (std::filesystem::exists("/proc/" + std::to_string(tid)) &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(1ms);
+  }
+  REQUIRE_FALSE(std::filesystem::exists("/proc/" + std::to_string(tid)));
+}
+
 // Reads until vCPU row `row` is ended (a thread's exit completes a moment after join returns).
 CounterReading read_until_ended(CounterSet& set, std::size_t row) {
   const auto deadline = std::chrono::steady_clock::now() + 5s;
@@ -344,13 +357,7 @@ TEST_CASE("CounterSet: a thread that does not exist gives not-counted columns, n
   SUBCASE("a thread that has exited") {
     auto vcpu = std::make_unique<VcpuThread>("CPU 0/KVM");
     const pid_t tid = vcpu->tid();
-    vcpu->quit();
-    const auto deadline = std::chrono::steady_clock::now() + 5s;
-    while (std::filesystem::exists("/proc/" + std::to_string(tid)) &&
-           std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(1ms);
-    }
-    REQUIRE_FALSE(std::filesystem::exists("/proc/" + std::to_string(tid)));
+    quit_and_wait_gone(*vcpu);
     check_missing(tid);
   }
 }
@@ -626,13 +633,7 @@ TEST_CASE("CounterSet: sampling reads ask whether threads exist at most once a p
   const auto first = set.read(PresenceCheck::periodic);  // asks: the first of a period
   CHECK(first.vcpus[0].status == VcpuStatus::running);
 
-  vcpu->quit();
-  const auto deadline = std::chrono::steady_clock::now() + 5s;
-  while (std::filesystem::exists("/proc/" + std::to_string(tid)) &&
-         std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(1ms);
-  }
-  REQUIRE_FALSE(std::filesystem::exists("/proc/" + std::to_string(tid)));
+  quit_and_wait_gone(*vcpu);
   // Within the period: not asked, so still running, with the thread's final counts (a per-thread
   // counter stays readable after its thread exits).
   const auto unasked = set.read(PresenceCheck::periodic);
