@@ -9,11 +9,15 @@ PACKAGES=(
   meson ninja-build pkg-config g++
   # libraries (found by meson's dependency())
   libvirt-dev libboost1.81-dev libboost-json1.81-dev libcli11-dev doctest-dev libxml2-dev
+  # the metrics endpoint: TLS and gzip
+  libssl-dev zlib1g-dev
   # fuzzing (libFuzzer) and the sanitizer build
   clang libclang-rt-14-dev
   # end-to-end tests and the demo (tests/e2e, scripts/demo.sh): QEMU, libvirtd, the guest's
   # busybox, perf as the cross-check oracle
   qemu-system-x86 libvirt-daemon-system busybox-static linux-perf
+  # the metrics endpoint's tests: certificates made in the test, promtool and a real Prometheus
+  openssl prometheus
   # the golden report files checked against perf stat report in en_US.UTF-8 (localedef input)
   locales
 )
