@@ -20,8 +20,8 @@
 #include "host-agent/session/domain_context.hpp"
 #include "host-agent/session/outbox.hpp"
 #include "host-agent/session/session_config.hpp"
-#include "host-agent/session/start_throttle.hpp"
 #include "protocol/codec.hpp"
+#include "util/token_bucket.hpp"
 
 namespace perfkvm::host {
 
@@ -107,7 +107,9 @@ class ChannelConnection : public std::enable_shared_from_this<ChannelConnection>
   Outbox outbox_;
   boost::asio::steady_timer outbox_ready_;  // cancelled to wake the writer
   boost::asio::steady_timer lease_timer_;
-  StartThrottle start_throttle_;
+  // Opening counters is the one thing a guest can make hostd do that costs real work, so each
+  // channel may start only --max-starts requests per second; faster starts wait, in order.
+  TokenBucket start_throttle_;
   boost::asio::steady_timer throttle_timer_;  // a start beyond the rate waits on it
   std::chrono::steady_clock::time_point last_heard_;
   std::optional<GuestSession> session_;

@@ -1,0 +1,34 @@
+// A token bucket: events at a steady rate, with bursts up to a size, where what goes beyond
+// the rate waits rather than being refused. hostd paces with it what a peer can make it do
+// at a cost: a guest channel's starts (each opens counters), the metrics endpoint's accepts.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+
+namespace perfkvm {
+
+class TokenBucket {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  // `per_second` events per second (0 is taken as 1), bursts of `burst` (0: one second's
+  // worth); full at `now`.
+  explicit TokenBucket(std::uint32_t per_second, Clock::time_point now = Clock::now(),
+                       std::uint32_t burst = 0);
+
+  // How long the next event must wait; zero while within the rate.
+  Clock::duration delay(Clock::time_point now) const;
+  // An event that happened.
+  void record(Clock::time_point now);
+
+ private:
+  double tokens_at(Clock::time_point now) const;
+
+  double per_second_;
+  double burst_;
+  double tokens_;
+  Clock::time_point last_;
+};
+
+}  // namespace perfkvm
