@@ -1,9 +1,85 @@
 #include "host-agent/hostd/hostd_options.hpp"
 
+#include <stdexcept>
+#include <variant>
+
+#include "cli/count_options.hpp"
+#include "cli/event_list.hpp"
+#include "host-agent/http/listen_address.hpp"
 #include "protocol/frame.hpp"
 #include "perfkvm_config.hpp"
 
 namespace perfkvm::host {
+
+namespace {
+
+// A CLI11 check from a parser that throws std::invalid_argument with the message for the user:
+// the option is refused, at parse time, with the parser's own words.
+template <auto parse>
+std::string refused_by(const std::string& text) {
+  try {
+    parse(text);
+    return {};
+  } catch (const std::invalid_argument& bad) {
+    return bad.what();
+  }
+}
+
+void add_metrics_options(CLI::App& app, ExportOptions& metrics) {
+  const std::string group = "Prometheus export (off unless --metrics-listen is given)";
+  app.add_option("--metrics-listen", metrics.listen,
+                 "serve GET /metrics on ADDR:PORT, e.g. 127.0.0.1:9477 or [::1]:9477")
+      ->option_text("ADDR:PORT")
+      ->group(group)
+      ->check([](const std::string& text) {
+        const auto parsed = http::parse_listen_address(text);
+        const auto* problem = std::get_if<std::string>(&parsed);
+        return problem ? *problem : std::string();
+      });
+  app.add_option_function<std::string>(
+         "--metrics-events",
+         [&metrics](const std::string& text) { metrics.events = cli::parse_event_list(text); },
+         "events counted on every vCPU (default: task-clock, context-switches, cpu-migrations, "
+         "page-faults and, where the host counts them, cycles, instructions, branches, "
+         "branch-misses, cache-references, cache-misses)")
+      ->option_text("LIST")
+      ->group(group)
+      ->check(refused_by<cli::parse_event_list>);
+  app.add_option_function<std::string>(
+         "--metrics-mode", [&metrics](const std::string& text) { metrics.mode = cli::parse_mode(text); },
+         "hardware events: guest, host, or both (a series of each scope); default: guest and "
+         "host together")
+      ->option_text("MODE")
+      ->group(group)
+      ->check(refused_by<cli::parse_mode>);
+  app.add_option_function<std::uint32_t>(
+         "--metrics-min-read-interval",
+         [&metrics](std::uint32_t ms) { metrics.min_read_interval = std::chrono::milliseconds(ms); },
+         "read the counters at most once per MS; scrapes in between get the last read")
+      ->option_text("MS")
+      ->default_str(std::to_string(metrics.min_read_interval.count()))
+      ->group(group)
+      ->check(CLI::Range(0u, 3'600'000u));
+  auto* cert = app.add_option("--metrics-tls-cert", metrics.tls_cert,
+                              "serve HTTPS with this certificate (PEM; with --metrics-tls-key)")
+                   ->option_text("FILE")
+                   ->group(group)
+                   ->check(CLI::ExistingFile);
+  auto* key = app.add_option("--metrics-tls-key", metrics.tls_key, "the certificate's private key (PEM)")
+                  ->option_text("FILE")
+                  ->group(group)
+                  ->check(CLI::ExistingFile);
+  cert->needs(key);
+  key->needs(cert);
+  app.add_option("--metrics-client-ca", metrics.client_ca,
+                 "require client certificates signed by this CA (mutual TLS)")
+      ->option_text("FILE")
+      ->group(group)
+      ->check(CLI::ExistingFile)
+      ->needs(cert);
+}
+
+}  // namespace
 
 void add_hostd_options(CLI::App& app, HostdOptions& options) {
   app.description(
@@ -60,6 +136,8 @@ void add_hostd_options(CLI::App& app, HostdOptions& options) {
                  "samples waiting for a slow guest before new ones are dropped")
       ->capture_default_str()
       ->check(CLI::Range(std::size_t{1}, std::size_t{4096}));
+
+  add_metrics_options(app, options.metrics);
 
   app.add_option("--proc-root", options.paths.proc_root, "where /proc is")->capture_default_str();
   app.add_option("--libvirt-run-dir", options.paths.libvirt_qemu_run_dir,

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 
+#include "host-agent/export/export_options.hpp"
 #include "host-agent/session/session_config.hpp"
 #include "host-agent/threads/host_paths.hpp"
 #include "protocol/defaults.hpp"
@@ -18,6 +19,7 @@ struct HostdOptions {
   std::uint32_t vsock_port = protocol::kVsockPort;
   bool vsock = true;
   SessionConfig session;
+  ExportOptions metrics;  // --metrics-*: the Prometheus endpoint
   HostPaths paths;
   log::Level log_level = log::Level::info;
 };

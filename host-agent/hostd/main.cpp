@@ -7,9 +7,14 @@
 #include <iostream>
 #include <memory>
 
+#include "host-agent/counters/column_plan.hpp"
+#include "host-agent/export/export_routes.hpp"
+#include "host-agent/export/fleet_export.hpp"
 #include "host-agent/hostd/fd_limit.hpp"
 #include "host-agent/hostd/hostd_options.hpp"
 #include "host-agent/hostd/privileges.hpp"
+#include "host-agent/http/http_server.hpp"
+#include "host-agent/http/listen_address.hpp"
 #include "host-agent/inventory/domain_registry.hpp"
 #include "host-agent/inventory/libvirt_monitor.hpp"
 #include "host-agent/libvirt/event_loop.hpp"
@@ -78,8 +83,48 @@ int main(int argc, char** argv) {
                    "): guests can still use virtio-serial channels");
     }
   }
-  registry.on_stopped = [&vsock](const DomainContext& domain) {
+  // The export, when asked for: every running domain counted from the moment the registry
+  // has it, served on --metrics-listen.
+  std::unique_ptr<FleetExport> fleet;
+  std::unique_ptr<http::HttpServer> metrics_server;
+  if (options.metrics.enabled()) {
+    const auto& metrics = options.metrics;
+    const auto events = metrics.events.empty() ? default_export_events(event_table) : metrics.events;
+    fleet = std::make_unique<FleetExport>(
+        plan_named_columns(events, metrics.mode), metrics.min_read_interval,
+        options.session.host_counters, [&options, &monitor] {
+          HostdHealth health;
+          health.version = PERFKVM_VERSION;
+          health.sessions = *options.session.stats;
+          health.counters_open = options.session.host_counters->in_use();
+          health.counters_limit = options.session.host_counters->limit();
+          health.libvirt_connected = monitor.connected();
+          health.libvirt_connects = monitor.connects();
+          return health;
+        });
+    std::optional<http::TlsFiles> tls;
+    if (!metrics.tls_cert.empty()) tls = http::TlsFiles{metrics.tls_cert, metrics.tls_key, metrics.client_ca};
+    try {
+      metrics_server = std::make_unique<http::HttpServer>(
+          io.get_executor(), std::get<boost::asio::ip::tcp::endpoint>(http::parse_listen_address(metrics.listen)),
+          export_routes(*fleet), http::ServerLimits{}, tls);
+      metrics_server->start();
+    } catch (const std::exception& failure) {  // bad TLS files, or the address is taken
+      log::error("cannot serve metrics on " + metrics.listen + ": " + failure.what());
+      return 1;
+    }
+    std::string names;
+    for (const auto& event : events) names += (names.empty() ? "" : ",") + event;
+    log::info(std::string("serving metrics on ") + (tls ? "https://" : "http://") +
+              http::format_endpoint(metrics_server->local_endpoint()) +
+              "/metrics (events " + names + ")");
+  }
+  registry.on_running = [&fleet](const DomainRegistry::Entry& entry) {
+    if (fleet) fleet->domain_running(entry.info, entry.context->resolve_threads);
+  };
+  registry.on_stopped = [&vsock, &fleet](const DomainContext& domain) {
     if (vsock) vsock->close_domain(domain);
+    if (fleet) fleet->domain_stopped(domain.uuid);
   };
   monitor.start();
 
@@ -90,13 +135,17 @@ int main(int argc, char** argv) {
     log::info("signal " + std::to_string(signal) + ": shutting down");
     monitor.stop();
     if (vsock) vsock->stop();
+    if (metrics_server) metrics_server->stop();
     registry.stop_all();
+    if (fleet) fleet->stop_all();
     // Give the channels a moment to wind down (sessions end, counters close, logs say so).
     grace.expires_after(std::chrono::milliseconds(300));
     grace.async_wait([&io](const boost::system::error_code&) { io.stop(); });
   });
 
   io.run();
+  // While the export still exists: stopping a domain ends its export too.
+  registry.stop_all();
   log::info("perfkvm-hostd stopped");
   return 0;
 }

@@ -55,6 +55,7 @@ void DomainRegistry::domain_running(const DomainXmlInfo& info) {
       entry.channel->start();
     }
   }
+  if (on_running) on_running(entry);
 }
 
 void DomainRegistry::stop_entry(Entry& entry) {

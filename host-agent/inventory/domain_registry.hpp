@@ -44,7 +44,9 @@ class DomainRegistry {
   const Entry* find(const std::string& uuid) const;
   const std::map<std::string, Entry>& entries() const { return entries_; }
 
-  // Called when a domain stops, e.g. to close its vsock connections.
+  // Called when a domain is found running or its live XML is read again (the export counts
+  // it from then on), and when it stops (its vsock connections close, its export ends).
+  std::function<void(const Entry&)> on_running;
   std::function<void(const DomainContext&)> on_stopped;
 
  private:

@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "host-agent/session/counter_budget.hpp"
+#include "host-agent/session/session_stats.hpp"
 #include "protocol/frame.hpp"
 #include "protocol/messages.hpp"
 
@@ -25,6 +26,8 @@ struct SessionConfig {
   // perf fds all running requests together may hold (perfkvm-hostd --max-host-counters).
   // Shared: every copy of this configuration draws on the same budget.
   std::shared_ptr<CounterBudget> host_counters = std::make_shared<CounterBudget>(65'536);
+  // What every session did, counted into one object (the export's hostd health families).
+  std::shared_ptr<SessionStats> stats = std::make_shared<SessionStats>();
   std::uint32_t max_starts_per_second = 20;  // per channel; faster starts wait
   std::size_t max_queued_samples = 8;       // samples waiting for a slow guest; more are dropped
   std::size_t max_queued_replies = 64;      // other frames waiting; more are dropped and logged

@@ -1,6 +1,7 @@
 // Stands in for a domain's QEMU process: started with a libvirt-like command line
 // (argv[0] "qemu-system-x86_64", "-name guest=NAME,debug-threads=on", "-uuid UUID"), it runs
-// vCPU threads named "CPU n/TCG" (as QEMU's MTTCG does; vCPU 1 spins, the others sleep),
+// vCPU threads named "CPU n/TCG" (as QEMU's MTTCG does; vCPU 1 spins, the others sleep; with
+// -S, QEMU's "do not start the CPUs", every vCPU sleeps),
 // says "r" on stdout once they exist, and lives until its stdin reaches EOF.
 #include <pthread.h>
 #include <unistd.h>
@@ -15,8 +16,10 @@
 int main(int argc, char** argv) {
   alarm(120);  // never outlive a crashed test
   int vcpus = 2;
-  for (int i = 1; i + 1 < argc; ++i) {
-    if (std::string(argv[i]) == "-smp") vcpus = std::atoi(argv[i + 1]);
+  bool stopped = false;
+  for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]) == "-smp" && i + 1 < argc) vcpus = std::atoi(argv[i + 1]);
+    if (std::string(argv[i]) == "-S") stopped = true;
   }
   std::atomic<bool> quit{false};
   std::atomic<int> named{0};
@@ -28,7 +31,7 @@ int main(int argc, char** argv) {
       pthread_setname_np(pthread_self(), name.c_str());
       ++named;
       while (!quit) {
-        if (v == 1) {
+        if (v == 1 && !stopped) {
           for (unsigned spin = 0; spin < 100000; ++spin) sink.fetch_add(spin, std::memory_order_relaxed);
         } else {
           std::this_thread::sleep_for(std::chrono::milliseconds(5));

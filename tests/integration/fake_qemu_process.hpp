@@ -2,6 +2,7 @@
 // agent finds "the domain's QEMU" and its vCPU threads in /proc. Ends it on destruction.
 #pragma once
 
+#include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -17,7 +18,9 @@ namespace perfkvm::test {
 
 class FakeQemuProcess {
  public:
-  FakeQemuProcess(const std::string& name, const std::string& uuid, int vcpus = 2) {
+  // `spinning`: vCPU 1 spins (the others sleep); otherwise every vCPU sleeps (QEMU's -S).
+  FakeQemuProcess(const std::string& name, const std::string& uuid, int vcpus = 2,
+                  bool spinning = true) {
     int to_child[2];
     int from_child[2];
     if (::pipe2(to_child, O_CLOEXEC) != 0 || ::pipe2(from_child, O_CLOEXEC) != 0) {
@@ -30,6 +33,7 @@ class FakeQemuProcess {
     std::vector<std::string> args = {"qemu-system-x86_64", "-name",
                                      "guest=" + name + ",debug-threads=on", "-uuid", uuid,
                                      "-smp", std::to_string(vcpus)};
+    if (!spinning) args.push_back("-S");
     std::vector<char*> argv;
     for (auto& arg : args) argv.push_back(arg.data());
     argv.push_back(nullptr);

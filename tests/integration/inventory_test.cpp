@@ -27,6 +27,7 @@
 #include "host-agent/libvirt/event_loop.hpp"
 #include "host-agent/session/event_table.hpp"
 #include "test_data.hpp"
+#include "test_driver_harness.hpp"
 #include "test_guest.hpp"
 #include "tests/common/host_pmu.hpp"
 
@@ -35,6 +36,13 @@ using namespace perfkvm::host;
 using namespace std::chrono_literals;
 using perfkvm::test::FakeQemuProcess;
 using perfkvm::test::TestGuest;
+using perfkvm::test::ChannelSocketServer;
+using perfkvm::test::DefaultDriverDomains;
+using perfkvm::test::MonitoredRegistry;
+using perfkvm::test::domain_xml;
+using perfkvm::test::open;
+using perfkvm::test::run_until;
+using perfkvm::test::temp_dir;
 
 namespace {
 
@@ -42,13 +50,6 @@ const std::string kNonce = "00112233445566778899aabbccddeeff";
 
 std::string fixture_uri() {
   return "test://" + (perfkvm::test::data_dir() / "test-driver" / "node.xml").string();
-}
-
-ConnectPtr open(const std::string& uri) {
-  silence_libvirt_default_errors();
-  ConnectPtr connection(virConnectOpen(uri.c_str()));
-  REQUIRE_MESSAGE(connection, "cannot open " << uri << ": " << libvirt_error());
-  return connection;
 }
 
 const DomainListing& by_name(const std::vector<DomainListing>& list, const std::string& name) {
@@ -59,88 +60,11 @@ const DomainListing& by_name(const std::vector<DomainListing>& list, const std::
   throw std::logic_error("unreachable");
 }
 
-std::filesystem::path temp_dir() {
-  auto dir = std::filesystem::temp_directory_path() / ("perfkvm-inv-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
-  return dir;
-}
-
-// Plays QEMU's side of a channel socket: listens, accepts hostd.
-struct ChannelSocketServer {
-  explicit ChannelSocketServer(const std::filesystem::path& path) : path_(path) {
-    std::filesystem::remove(path);
-    fd_ = UniqueFd(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-    sockaddr_un address{};
-    address.sun_family = AF_UNIX;
-    std::snprintf(address.sun_path, sizeof address.sun_path, "%s", path.c_str());
-    REQUIRE(::bind(fd_.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
-    REQUIRE(::listen(fd_.get(), 2) == 0);
-  }
-  UniqueFd accept(boost::asio::io_context& io) {
-    const auto deadline = std::chrono::steady_clock::now() + 5s;
-    while (std::chrono::steady_clock::now() < deadline) {
-      const int fd = ::accept4(fd_.get(), nullptr, nullptr, SOCK_CLOEXEC);
-      if (fd >= 0) return UniqueFd(fd);
-      io.run_for(5ms);
-    }
-    FAIL("hostd never connected to " << path_);
-    return {};
-  }
-  std::filesystem::path path_;
-  UniqueFd fd_;
-};
-
-// hostd's discovery side (libvirt event loop, registry, monitor) on one io_context, against
-// test:///default: one shared state per process, so the test's own connection changes what
-// the monitor's connection sees, and its events reach the monitor.
-struct MonitoredRegistry {
-  explicit MonitoredRegistry(const std::string& uri = "test:///default")
-      : monitor{io.get_executor(), uri, "org.perfkvm.0", registry} {
-    silence_libvirt_default_errors();  // as perfkvm-hostd does: it logs libvirt's errors itself
-  }
-
-  boost::asio::io_context io;
-  LibvirtEventLoop loop{io};
-  SessionConfig config;
-  std::vector<protocol::EventStatus> events = probe_event_table();
-  HostPaths paths = [] {
-    HostPaths p;
-    p.libvirt_qemu_run_dir = temp_dir();
-    return p;
-  }();
-  DomainRegistry registry{io.get_executor(), config, events, paths};
-  LibvirtMonitor monitor;
-
-  ~MonitoredRegistry() {
-    monitor.stop();
-    registry.stop_all();
-    io.run_for(std::chrono::milliseconds(50));
-  }
-};
-
-std::string domain_xml(const std::string& name, const std::string& uuid,
-                       const std::filesystem::path& channel) {
-  return "<domain type='test'><name>" + name + "</name><uuid>" + uuid +
-         "</uuid><memory unit='MiB'>128</memory><vcpu>2</vcpu><os><type>hvm</type></os>"
-         "<devices><channel type='unix'><source mode='bind' path='" +
-         channel.string() +
-         "'/><target type='virtio' name='org.perfkvm.0'/></channel>"
-         "<vsock model='virtio'><cid auto='no' address='42'/></vsock></devices></domain>";
-}
-
 std::string vsock_domain_xml(const std::string& name, const std::string& uuid, std::uint32_t cid) {
   return "<domain type='test'><name>" + name + "</name><uuid>" + uuid +
          "</uuid><memory unit='MiB'>128</memory><vcpu>1</vcpu><os><type>hvm</type></os>"
          "<devices><vsock model='virtio'><cid auto='no' address='" + std::to_string(cid) +
          "'/></vsock></devices></domain>";
-}
-
-// Runs the io_context until `done` or `timeout`; returns done().
-bool run_until(boost::asio::io_context& io, const std::function<bool()>& done,
-               std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!done() && std::chrono::steady_clock::now() < deadline) io.run_for(10ms);
-  return done();
 }
 
 // What perfkvm's log (stderr) says while it lives; echoed to the real stderr at the end.
@@ -202,28 +126,6 @@ long long ms_between(const std::string& earlier, const std::string& later) {
   if (gap < 0) gap += 86'400'000;  // across midnight
   return gap;
 }
-
-// Domains this test creates on test:///default (shared by every connection of the process):
-// gone at the end of the test whatever happened.
-struct DefaultDriverDomains {
-  ConnectPtr admin = open("test:///default");
-  std::vector<std::string> uuids;
-
-  DomainPtr create(const std::string& xml, const std::string& uuid) {
-    uuids.push_back(uuid);
-    DomainPtr domain(virDomainCreateXML(admin.get(), xml.c_str(), 0));
-    REQUIRE_MESSAGE(domain, libvirt_error());
-    return domain;
-  }
-  ~DefaultDriverDomains() {
-    for (const auto& uuid : uuids) {
-      DomainPtr domain(virDomainLookupByUUIDString(admin.get(), uuid.c_str()));
-      if (!domain) continue;
-      if (virDomainIsActive(domain.get()) == 1) virDomainDestroy(domain.get());
-      if (virDomainIsPersistent(domain.get()) == 1) virDomainUndefine(domain.get());
-    }
-  }
-};
 
 std::string plain_domain_xml(const std::string& name, const std::string& uuid,
                              const std::string& vcpu = "<vcpu>1</vcpu>") {

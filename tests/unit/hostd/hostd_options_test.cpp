@@ -290,3 +290,41 @@ TEST_CASE("privilege check: root without its capabilities is told what is missin
   CHECK(with.open_errno == 0);
   CHECK(with.problems.empty());
 }
+
+TEST_CASE("hostd metrics options: off by default; 1 s minimum read interval") {
+  const auto options = parse({});
+  CHECK_FALSE(options.metrics.enabled());
+  CHECK(options.metrics.events.empty());  // the default set, decided from the host's probe
+  CHECK(options.metrics.mode == perfkvm::protocol::StartMode::all);
+  CHECK(options.metrics.min_read_interval == std::chrono::milliseconds(1000));
+}
+
+TEST_CASE("hostd metrics options: listen address, events as spelt, mode, interval, TLS files") {
+  const std::string pem = "/tmp/perfkvm-hostd-options-" + std::to_string(::getpid()) + ".pem";
+  std::ofstream(pem) << "not checked here\n";
+  const auto options = parse({"--metrics-listen", "[::1]:9477", "--metrics-events", "cs,cycles",
+                              "--metrics-mode", "both", "--metrics-min-read-interval", "250",
+                              "--metrics-tls-cert", pem, "--metrics-tls-key", pem,
+                              "--metrics-client-ca", pem});
+  std::remove(pem.c_str());
+  CHECK(options.metrics.enabled());
+  CHECK(options.metrics.listen == "[::1]:9477");
+  CHECK(options.metrics.events == std::vector<std::string>{"cs", "cycles"});
+  CHECK(options.metrics.mode == perfkvm::protocol::StartMode::both);
+  CHECK(options.metrics.min_read_interval == std::chrono::milliseconds(250));
+  CHECK(options.metrics.tls_cert == pem);
+  CHECK(options.metrics.client_ca == pem);
+}
+
+TEST_CASE("hostd metrics options: a hostname, an unknown event, a bad mode, TLS halves are refused") {
+  CHECK_THROWS_AS(parse({"--metrics-listen", "localhost:9477"}), CLI::ValidationError);
+  CHECK_THROWS_AS(parse({"--metrics-listen", "127.0.0.1"}), CLI::ValidationError);
+  CHECK_THROWS_AS(parse({"--metrics-events", "task-clock,bogus"}), CLI::ValidationError);
+  CHECK_THROWS_AS(parse({"--metrics-mode", "sideways"}), CLI::ValidationError);
+  CHECK_THROWS_AS(parse({"--metrics-tls-cert", "/nonexistent/cert.pem"}), CLI::ValidationError);
+  const std::string pem = "/tmp/perfkvm-hostd-options-half-" + std::to_string(::getpid()) + ".pem";
+  std::ofstream(pem) << "x\n";
+  CHECK_THROWS_AS(parse({"--metrics-tls-cert", pem}), CLI::RequiresError);
+  CHECK_THROWS_AS(parse({"--metrics-client-ca", pem}), CLI::RequiresError);
+  std::remove(pem.c_str());
+}
