@@ -369,8 +369,15 @@ int main(int argc, char** argv) {
                              std::to_string(engine.dropped) + " dropped" +
                              (engine.ok ? "" : "; " + engine.problem);
     failures += engine.ok ? 0 : 1;
+    // What 0.25x perf stat asks for, beside what a bare loop of reads costs: where the floor is
+    // above a quarter of perf stat, the target is below the floor (a wake-up per tick alone).
+    char floor_share[96] = "";
+    if (perf_ms && *perf_ms > 0) {
+      std::snprintf(floor_share, sizeof floor_share, "; the floor alone is %.2fx perf stat",
+                    floor_ms / *perf_ms);
+    }
     out.at_most(name + " vs perf stat", engine.cpu_ms, "ms", "perf stat", perf_ms, 0.25,
-              perf_ms ? note : note + "; perf stat did not run");
+              perf_ms ? note + floor_share : note + "; perf stat did not run");
     out.at_most(name + " vs floor", engine.cpu_ms, "ms", "floor", floor_ms, 1.5,
               std::to_string(floor.ticks()) + " floor ticks");
   }
