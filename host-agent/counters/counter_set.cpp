@@ -190,7 +190,8 @@ void CounterSet::read_thread(Thread& thread, bool check_presence) {
 
 CounterReading CounterSet::read(PresenceCheck presence) {
   const auto now = std::chrono::steady_clock::now();
-  const bool check_presence = presence == PresenceCheck::now || now >= next_presence_check_;
+  const bool check_presence = presence == PresenceCheck::now ||
+                              (presence == PresenceCheck::periodic && now >= next_presence_check_);
   if (check_presence) next_presence_check_ = now + kPresenceCheckPeriod;
   CounterReading reading;
   reading.totals.assign(plan_.size(), std::nullopt);

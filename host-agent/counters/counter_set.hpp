@@ -25,6 +25,9 @@ namespace perfkvm::host {
 enum class PresenceCheck {
   periodic,  // at most once per kPresenceCheckPeriod (the sampling path)
   now,       // at this read (the final reading, and callers without a sampler)
+  never,     // not at all: the caller learns of exits another way (the export re-resolves
+             // each domain's vCPU threads), and a scrape of many domains would otherwise
+             // walk /proc for every thread
 };
 
 struct CounterReading {

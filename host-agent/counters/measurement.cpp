@@ -43,9 +43,9 @@ std::uint64_t Measurement::elapsed_ns() const {
       std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - started_at_).count());
 }
 
-MeasurementReading Measurement::read() {
+MeasurementReading Measurement::read(PresenceCheck presence) {
   if (!counters_) throw std::logic_error("Measurement::read after finish or close");
-  auto counts = counters_->read(PresenceCheck::periodic);
+  auto counts = counters_->read(presence);
   return make_reading(elapsed_ns(), std::move(counts));
 }
 

@@ -38,9 +38,10 @@ class Measurement {
 
   // Resets and enables the counters; time starts now.
   void start();
-  // The counts now. A thread's exit is noticed within CounterSet::kPresenceCheckPeriod: asking
-  // /proc at every reading would cost more than the reading (the sampling path).
-  MeasurementReading read();
+  // The counts now. A thread's exit is noticed as `presence` says: by default within
+  // CounterSet::kPresenceCheckPeriod, as asking /proc at every reading would cost more than
+  // the reading (the sampling path).
+  MeasurementReading read(PresenceCheck presence = PresenceCheck::periodic);
   // Disables the counters, reads them one last time (every thread's presence asked now) and
   // closes them.
   MeasurementReading finish();

@@ -49,27 +49,16 @@ std::vector<std::uint32_t> DomainCounters::follow_threads(const std::vector<Vcpu
   return left_out;
 }
 
-bool DomainCounters::read() {
-  bool thread_ended = false;
-  for (auto it = counted_.begin(); it != counted_.end();) {
-    const auto vcpu = it->first;
-    const MeasurementReading reading = it->second.measurement.read();
+void DomainCounters::read() {
+  for (auto& [vcpu, counted] : counted_) {
+    const MeasurementReading reading = counted.measurement.read(PresenceCheck::never);
     auto& totals = totals_.vcpus[vcpu].columns;
-    if (!reading.vcpus.empty()) {
-      const auto& cells = reading.vcpus.front().counts;
-      for (std::size_t c = 0; c < cells.size() && c < totals.size(); ++c) {
-        if (totals[c] && cells[c]) totals[c]->add(*cells[c]);
-      }
+    if (reading.vcpus.empty()) continue;
+    const auto& cells = reading.vcpus.front().counts;
+    for (std::size_t c = 0; c < cells.size() && c < totals.size(); ++c) {
+      if (totals[c] && cells[c]) totals[c]->add(*cells[c]);
     }
-    if (reading.threads_ended()) {
-      thread_ended = true;
-      totals_.vcpus.erase(vcpu);
-      it = counted_.erase(it);
-      continue;
-    }
-    ++it;
   }
-  return thread_ended;
 }
 
 }  // namespace perfkvm::host

@@ -29,9 +29,10 @@ class DomainCounters {
   // at the next call. Returns the vCPUs left out.
   std::vector<std::uint32_t> follow_threads(const std::vector<VcpuThread>& threads);
 
-  // Reads every vCPU's counters into its totals. A vCPU whose thread has exited is closed and
-  // its series end. Returns whether one did (its domain's threads are worth resolving again).
-  bool read();
+  // Reads every vCPU's counters into its totals. /proc is not asked whether the threads still
+  // exist (at a scrape of many domains that would cost more than the reads): a thread that
+  // exited keeps its final counts until follow_threads() is told it is gone.
+  void read();
 
   void set_identity(DomainIdentity identity) { totals_.identity = std::move(identity); }
   const DomainTotals& totals() const { return totals_; }

@@ -67,10 +67,10 @@ void FleetExport::resolve(Domain& domain, Clock::time_point now) {
 
 void FleetExport::read_all(Clock::time_point now) {
   for (auto& [uuid, domain] : domains_) {
-    const bool thread_ended = domain.counters.read();
+    domain.counters.read();
     const auto recheck = domain.counters.counted_vcpus() == 0 ? kUncountedRecheckPeriod
                                                                : kThreadRecheckPeriod;
-    if (thread_ended || now - domain.resolved_at >= recheck) {
+    if (now - domain.resolved_at >= recheck) {
       resolve(domain, now);
     }
   }

@@ -25,8 +25,9 @@ class FleetExport {
   using Clock = std::chrono::steady_clock;
   using ResolveThreads = std::function<VcpuResolution()>;
 
-  // How often a domain's vCPU threads are looked for again at a read, to follow vCPU hotplug
-  // (libvirt sends no event for it); sooner when one of its threads ended or none was found.
+  // How often a domain's vCPU threads are looked for again at a read: to follow vCPU hotplug
+  // (libvirt sends no event for it) and to end the series of a thread that exited (the reads
+  // do not ask /proc).
   static constexpr std::chrono::seconds kThreadRecheckPeriod{10};
   // The same for a domain none of whose threads could be counted (QEMU not found yet, the
   // budget full).

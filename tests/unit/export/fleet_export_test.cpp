@@ -140,6 +140,25 @@ TEST_CASE("export: a domain whose threads cannot be found has info but no vCPU s
   CHECK(resolutions == 2);
 }
 
+TEST_CASE("export: a vCPU thread that exits has its series ended at the periodic recheck") {
+  test::VcpuThread vcpu0("CPU 0/KVM");
+  auto vcpu1 = std::make_unique<test::VcpuThread>("CPU 1/KVM");
+  std::vector<VcpuThread> threads = {{0, vcpu0.tid()}, {1, vcpu1->tid()}};
+  auto fleet = make_fleet(std::make_shared<CounterBudget>(100), 0ms);
+  fleet->domain_running(domain_info("web", "u-web"), [&threads] {
+    VcpuResolution resolution;
+    resolution.threads = threads;
+    return resolution;
+  });
+  const auto t0 = FleetExport::Clock::now();
+  CHECK(sample_value(fleet->scrape(metrics::Format::text, t0), kVcpu1Clock));
+  vcpu1.reset();
+  threads.pop_back();  // the thread is gone from the domain's QEMU
+  CHECK(sample_value(fleet->scrape(metrics::Format::text, t0 + 1s), kVcpu1Clock));  // not yet due
+  CHECK_FALSE(sample_value(fleet->scrape(metrics::Format::text, t0 + FleetExport::kThreadRecheckPeriod + 1s),
+                           kVcpu1Clock));
+}
+
 TEST_CASE("export: vCPU hotplug is followed at the periodic recheck") {
   test::VcpuThread vcpu0("CPU 0/KVM"), vcpu1("CPU 1/KVM");
   std::vector<VcpuThread> threads = {{0, vcpu0.tid()}};
