@@ -40,6 +40,7 @@
 #include <vector>
 
 #include "bench/figures.hpp"
+#include "bench/group_reads.hpp"
 #include "host-agent/counters/perf_event.hpp"
 #include "host-agent/session/channel_connection.hpp"
 #include "host-agent/session/event_table.hpp"
@@ -55,19 +56,12 @@ namespace {
 using namespace std::chrono_literals;
 using namespace perfkvm;
 using Clock = std::chrono::steady_clock;
+using bench::thread_cpu_ms;
 
 const std::vector<std::string> kEventPool = {"task-clock",   "context-switches", "cpu-migrations",
                                              "page-faults",  "cpu-clock",        "minor-faults",
                                              "major-faults", "alignment-faults"};
 const std::string kNonce = "b3c1d2e4f5a6978877665544332211aa";
-
-double thread_cpu_ms(pthread_t thread) {
-  clockid_t clock{};
-  if (pthread_getcpuclockid(thread, &clock) != 0) return 0;
-  timespec now{};
-  clock_gettime(clock, &now);
-  return static_cast<double>(now.tv_sec) * 1e3 + static_cast<double>(now.tv_nsec) / 1e6;
-}
 
 // Threads standing in for a VM's vCPUs: each runs a little (about 50 us) every millisecond,
 // like a mostly idle guest, so that counters change and the threads keep being scheduled.
@@ -111,21 +105,8 @@ class LightVcpus {
 class FloorLoop {
  public:
   FloorLoop(const std::vector<pid_t>& tids, const std::vector<std::string>& events,
-            std::chrono::microseconds interval, std::chrono::milliseconds duration) {
-    for (const pid_t tid : tids) {
-      std::vector<UniqueFd> group;
-      for (const auto& name : events) {
-        const auto* event = protocol::find_event(name);
-        const int leader = group.empty() ? -1 : group.front().get();
-        auto opened = host::open_event(host::make_attr(*event, protocol::Scope::all, leader < 0),
-                                       tid, leader);
-        if (!opened.fd) throw std::runtime_error("floor: cannot open " + name);
-        group.push_back(std::move(opened.fd));
-      }
-      host::group_ioctl(group.front().get(), PERF_EVENT_IOC_ENABLE);
-      groups_.push_back(std::move(group));
-    }
-    members_ = events.size();
+            std::chrono::microseconds interval, std::chrono::milliseconds duration)
+      : groups_(tids, events) {
     thread_ = std::thread([this, interval, duration] { run(interval, duration); });
   }
   ~FloorLoop() {
@@ -142,7 +123,6 @@ class FloorLoop {
  private:
   void run(std::chrono::microseconds interval, std::chrono::milliseconds duration) {
     const double before = thread_cpu_ms(pthread_self());
-    std::vector<std::uint64_t> words(3 + 2 * members_);
     const auto start = Clock::now();
     auto deadline = start;
     while (Clock::now() - start < duration) {
@@ -150,17 +130,12 @@ class FloorLoop {
       deadline = std::max(deadline + interval, Clock::now());
       std::this_thread::sleep_until(deadline);
       ++ticks_;
-      for (const auto& group : groups_) {
-        if (::read(group.front().get(), words.data(), words.size() * sizeof(words[0])) > 0) {
-          ++reads_;
-        }
-      }
+      reads_ += groups_.read_all();
     }
     cpu_ms_ = thread_cpu_ms(pthread_self()) - before;
   }
 
-  std::vector<std::vector<UniqueFd>> groups_;
-  std::size_t members_ = 0;
+  bench::CounterGroups groups_;
   std::thread thread_;
   double cpu_ms_ = 0;
   std::uint64_t reads_ = 0;

@@ -45,7 +45,7 @@ if [ ! -f "$build/build.ninja" ]; then
   meson setup "$build" "$repo" >/dev/null || { echo "bench.sh: meson setup $build failed" >&2; exit 2; }
 fi
 targets=(bench/protocol_throughput bench/sampling_cost bench/discovery_scale bench/request_latency
-         host-agent/perfkvm-hostd)
+         bench/scrape_cost host-agent/perfkvm-hostd)
 ninja -C "$build" "${targets[@]}" >"$build/bench-build.log" 2>&1 || {
   tail -n 30 "$build/bench-build.log" >&2
   echo "bench.sh: building ${targets[*]} in $build failed (log: $build/bench-build.log)" >&2
@@ -63,10 +63,12 @@ if [ $quick = 1 ]; then
   sampling_args=(--seconds 2)
   discovery_args=(--runs 1)
   codec_args=(--rounds 5)
+  scrape_args=(--rounds 3)
 else
   sampling_args=()
   discovery_args=()
   codec_args=()
+  scrape_args=()
 fi
 # request_latency keeps its 200 requests either way: they take well under a second.
 
@@ -88,6 +90,7 @@ run protocol_throughput "a few seconds" "${codec_args[@]}"
 run request_latency "about a second" --requests 200
 run discovery_scale "a few seconds" --hostd "$build/host-agent/perfkvm-hostd" "${discovery_args[@]}"
 run sampling_cost "$sampling_about" "${sampling_args[@]}"
+run scrape_cost "a few seconds" "${scrape_args[@]}"
 
 FIGURES=$figures FAILURES=$failures RESULTS=$out/results.json QUICK=$quick BUILD=$build \
 python3 - <<'EOF'
