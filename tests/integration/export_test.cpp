@@ -242,6 +242,7 @@ TEST_CASE("bad requests to the metrics endpoint are refused without disturbing a
     }
   });
   const auto attacked = sample_gaps(guest, 3000ms, seq, elapsed, missing);
+  std::vector<protocol::Sample> rest_samples;  // what arrives while the test waits for replies
   attacking = false;
   while (attackers.wait_for(0s) != std::future_status::ready) host.h.io.run_for(5ms);
   attackers.get();
@@ -252,11 +253,22 @@ TEST_CASE("bad requests to the metrics endpoint are refused without disturbing a
   CHECK(answered_wrongly == 0);
   CHECK(refused >= 2);
   CHECK(attacked_p99 <= quiet_p99 + 5.0);
-  // And the endpoint still serves a scraper.
-  CHECK(host.scrape().find("perfkvm_hostd_sessions_active 1") != std::string::npos);
+  // And the endpoint still serves a scraper, whose health families count what the session did:
+  // one request started, its samples sent, and one start refused for an unknown event.
   guest.send(protocol::Stop{kNonce, 1});
-  std::vector<protocol::Sample> rest;
-  guest.receive_until<protocol::Report>(&rest);
+  guest.receive_until<protocol::Report>(&rest_samples);
+  protocol::Start unknown = start;
+  unknown.request_id = 2;
+  unknown.events = {"no-such-event"};
+  guest.send(unknown);
+  CHECK(guest.receive_until<protocol::Error>(&rest_samples).code == protocol::ErrorCode::unknown_event);
+  const std::string health = host.scrape();
+  CHECK(health.find("perfkvm_hostd_sessions_active 1\n") != std::string::npos);
+  CHECK(health.find("perfkvm_hostd_requests_started_total 1\n") != std::string::npos);
+  CHECK(health.find("perfkvm_hostd_guest_errors_total{code=\"unknown-event\"} 1\n") != std::string::npos);
+  const auto sent = sample_value(health, "perfkvm_hostd_samples_sent_total");
+  REQUIRE(sent);
+  CHECK(*sent >= static_cast<double>(quiet.size() + attacked.size()));
 }
 
 }  // namespace
