@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <utility>
 
+#include "host-agent/export/families.hpp"
+
 namespace perfkvm::host {
 
 DomainCounters::DomainCounters(DomainIdentity identity, std::vector<CounterColumn> plan,
@@ -43,10 +45,17 @@ std::vector<std::uint32_t> DomainCounters::follow_threads(const std::vector<Vcpu
                                    ? std::optional(metrics::ScaledTotal{})
                                    : std::nullopt);
     }
+    render_vcpu_labels(totals_.identity, thread.vcpu, plan_, totals);
     totals_.vcpus[thread.vcpu] = std::move(totals);
     counted_.emplace(thread.vcpu, Counted{thread.tid, std::move(measurement), std::move(*share)});
   }
   return left_out;
+}
+
+void DomainCounters::set_identity(DomainIdentity identity) {
+  if (identity == totals_.identity) return;
+  totals_.identity = std::move(identity);
+  for (auto& [vcpu, totals] : totals_.vcpus) render_vcpu_labels(totals_.identity, vcpu, plan_, totals);
 }
 
 void DomainCounters::read() {

@@ -34,7 +34,7 @@ class DomainCounters {
   // exited keeps its final counts until follow_threads() is told it is gone.
   void read();
 
-  void set_identity(DomainIdentity identity) { totals_.identity = std::move(identity); }
+  void set_identity(DomainIdentity identity);
   const DomainTotals& totals() const { return totals_; }
   std::size_t counted_vcpus() const { return counted_.size(); }
 

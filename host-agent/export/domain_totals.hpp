@@ -19,12 +19,17 @@ struct DomainIdentity {
   std::string uuid;
   std::string channel;                    // the perfkvm channel's socket path, or empty
   std::optional<std::uint32_t> vsock_cid;  // from the live XML
+  bool operator==(const DomainIdentity&) const = default;
 };
 
 struct VcpuTotals {
   // One per column; nullopt where the column is not counted on this thread (the host cannot
   // count the event: no series, as perf prints <not supported> rather than 0).
   std::vector<std::optional<metrics::ScaledTotal>> columns;
+  // Each column's label sets as rendered (families.hpp: render_vcpu_labels), made once when
+  // the vCPU is first counted rather than at every scrape; empty: made at each scrape.
+  std::vector<std::string> series_labels;  // domain, uuid, vcpu[, scope]
+  std::vector<std::string> ratio_labels;   // the same with event
 };
 
 struct DomainTotals {

@@ -25,6 +25,22 @@ void add_scope(std::vector<Label>& labels, const CounterColumn& column) {
   }
 }
 
+// The two label sets of one (vCPU, column): its counter's, and its running ratio's.
+std::vector<Label> series_labels(const DomainIdentity& domain, std::uint32_t vcpu,
+                                 const CounterColumn& column) {
+  auto labels = vcpu_labels(domain, vcpu);
+  add_scope(labels, column);
+  return labels;
+}
+
+std::vector<Label> ratio_labels(const DomainIdentity& domain, std::uint32_t vcpu,
+                                const CounterColumn& column) {
+  auto labels = vcpu_labels(domain, vcpu);
+  labels.push_back({"event", std::string(column.event->name)});
+  add_scope(labels, column);
+  return labels;
+}
+
 Family make_family(std::string name, FamilyType type, std::string help, std::string unit = {}) {
   Family family;
   family.name = std::move(name);
@@ -48,6 +64,16 @@ Family gauge(std::string name, std::string help, double value) {
 
 }  // namespace
 
+void render_vcpu_labels(const DomainIdentity& domain, std::uint32_t vcpu,
+                        const std::vector<CounterColumn>& columns, VcpuTotals& totals) {
+  totals.series_labels.clear();
+  totals.ratio_labels.clear();
+  for (const auto& column : columns) {
+    totals.series_labels.push_back(metrics::render_labels(series_labels(domain, vcpu, column)));
+    totals.ratio_labels.push_back(metrics::render_labels(ratio_labels(domain, vcpu, column)));
+  }
+}
+
 std::vector<Family> vcpu_families(const std::vector<CounterColumn>& columns,
                                   const std::vector<const DomainTotals*>& domains) {
   // One family per event: both scopes of a split hardware event are series of one family.
@@ -67,18 +93,27 @@ std::vector<Family> vcpu_families(const std::vector<CounterColumn>& columns,
       "Share of the last read's enabled time the counter was on the PMU (below 1: multiplexed, "
       "the count is scaled up to estimate the whole time)");
 
+  std::size_t series = 0;
+  for (const DomainTotals* domain : domains) series += domain->vcpus.size() * columns.size();
+  for (auto& family : families) family.samples.reserve(series);
+  ratio.samples.reserve(series);
   for (const DomainTotals* domain : domains) {
     for (const auto& [vcpu, totals] : domain->vcpus) {
+      const bool rendered = totals.series_labels.size() == columns.size() &&
+                            totals.ratio_labels.size() == columns.size();
       for (std::size_t c = 0; c < columns.size() && c < totals.columns.size(); ++c) {
         const auto& total = totals.columns[c];
         if (!total) continue;
-        auto labels = vcpu_labels(domain->identity, vcpu);
-        add_scope(labels, columns[c]);
-        families[family_of_column[c]].samples.push_back({labels, total->total() * scale_of_column[c]});
-        if (const auto share = total->running_ratio()) {
-          labels.insert(labels.begin() + 3, Label{"event", std::string(columns[c].event->name)});
-          ratio.samples.push_back({std::move(labels), *share});
+        const double value = total->total() * scale_of_column[c];
+        const auto share = total->running_ratio();
+        if (rendered) {
+          families[family_of_column[c]].samples.push_back({{}, value, totals.series_labels[c]});
+          if (share) ratio.samples.push_back({{}, *share, totals.ratio_labels[c]});
+          continue;
         }
+        families[family_of_column[c]].samples.push_back(
+            {series_labels(domain->identity, vcpu, columns[c]), value});
+        if (share) ratio.samples.push_back({ratio_labels(domain->identity, vcpu, columns[c]), *share});
       }
     }
   }

@@ -17,6 +17,11 @@
 
 namespace perfkvm::host {
 
+// Renders `totals`' label sets for each of `columns` once (VcpuTotals::series_labels and
+// ratio_labels), as vcpu_families would label them.
+void render_vcpu_labels(const DomainIdentity& domain, std::uint32_t vcpu,
+                        const std::vector<CounterColumn>& columns, VcpuTotals& totals);
+
 // `columns`: the export's plan (every domain has the same); domains in the order given.
 std::vector<metrics::Family> vcpu_families(const std::vector<CounterColumn>& columns,
                                            const std::vector<const DomainTotals*>& domains);

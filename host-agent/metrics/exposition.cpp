@@ -32,16 +32,21 @@ const TypeInfo& info(FamilyType type) {
   throw std::invalid_argument("metrics family '" + family.name + "': " + what);
 }
 
-void check_labels(const Family& family, const MetricSample& sample) {
-  for (auto label = sample.labels.begin(); label != sample.labels.end(); ++label) {
-    if (!is_valid_label_name(label->name)) {
-      reject(family, "invalid label name '" + label->name + "'");
-    }
-    const bool repeated = std::any_of(sample.labels.begin(), label, [&](const Label& other) {
+// Why `labels` cannot be rendered, or empty.
+std::string label_problem(const std::vector<Label>& labels) {
+  for (auto label = labels.begin(); label != labels.end(); ++label) {
+    if (!is_valid_label_name(label->name)) return "invalid label name '" + label->name + "'";
+    const bool repeated = std::any_of(labels.begin(), label, [&](const Label& other) {
       return other.name == label->name;
     });
-    if (repeated) reject(family, "label '" + label->name + "' twice in one sample");
+    if (repeated) return "label '" + label->name + "' twice in one sample";
   }
+  return {};
+}
+
+void check_labels(const Family& family, const MetricSample& sample) {
+  if (!sample.rendered_labels.empty()) return;  // checked by render_labels()
+  if (const auto problem = label_problem(sample.labels); !problem.empty()) reject(family, problem);
 }
 
 void check(const Family& family) {
@@ -95,19 +100,26 @@ void append_help(std::string_view name, std::string_view help, bool escape_quote
   append_metadata("HELP", name, escaped, out);
 }
 
+void append_labels(const std::vector<Label>& labels, std::string& out) {
+  if (labels.empty()) return;
+  out += '{';
+  for (std::size_t i = 0; i < labels.size(); ++i) {
+    if (i > 0) out += ',';
+    out += labels[i].name;
+    out += "=\"";
+    append_escaped(labels[i].value, true, out);
+    out += '"';
+  }
+  out += '}';
+}
+
 void append_sample(std::string_view sample_name, const Family& family, const MetricSample& sample,
                    std::string& out) {
   out += sample_name;
-  if (!sample.labels.empty()) {
-    out += '{';
-    for (std::size_t i = 0; i < sample.labels.size(); ++i) {
-      if (i > 0) out += ',';
-      out += sample.labels[i].name;
-      out += "=\"";
-      append_escaped(sample.labels[i].value, true, out);
-      out += '"';
-    }
-    out += '}';
+  if (sample.rendered_labels.empty()) {
+    append_labels(sample.labels, out);
+  } else {
+    out += sample.rendered_labels;
   }
   out += ' ';
   // An info sample states that its labels hold: its value is 1 by definition.
@@ -155,6 +167,15 @@ void render(const std::vector<Family>& families, Format format, std::string& out
     }
   }
   if (format == Format::openmetrics) out += "# EOF\n";
+}
+
+std::string render_labels(const std::vector<Label>& labels) {
+  if (const auto problem = label_problem(labels); !problem.empty()) {
+    throw std::invalid_argument("metrics labels: " + problem);
+  }
+  std::string out;
+  append_labels(labels, out);
+  return out;
 }
 
 std::string escape_label_value(std::string_view value) {

@@ -22,6 +22,10 @@ struct Label {
 struct MetricSample {
   std::vector<Label> labels;  // rendered in this order
   double value = 0;           // an info sample always renders as 1, whatever this holds
+  // The labels already rendered by render_labels(), used instead of `labels` when not empty:
+  // a scrape of thousands of series that never change their labels renders them once, not at
+  // every scrape. Must stay valid until render() returns.
+  std::string_view rendered_labels = {};
 };
 
 // One family as OpenMetrics models it. The text format derives its names from it.
@@ -52,6 +56,11 @@ struct Family {
 // info family, a counter name ending in _total or an info's in _info (the suffix would double),
 // a label name twice in one sample, two families of one name.
 void render(const std::vector<Family>& families, Format format, std::string& out);
+
+// `labels` as a sample's label set is written in both formats, `{a="x",b="y"}` (empty for no
+// labels), for MetricSample::rendered_labels. Throws std::invalid_argument for an invalid or
+// repeated label name, as render() does.
+std::string render_labels(const std::vector<Label>& labels);
 
 // A label value as both formats quote it: backslash -> \\, double quote -> \", newline -> \n;
 // everything else, UTF-8 included, passes unchanged.

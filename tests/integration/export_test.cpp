@@ -59,6 +59,9 @@ struct ExportingHost {
   }
   ~ExportingHost() {
     server->stop();
+    // While the export still exists: stopping the domains ends their export (as in main()).
+    h.monitor.stop();
+    h.registry.stop_all();
     h.io.run_for(50ms);
   }
 

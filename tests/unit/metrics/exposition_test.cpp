@@ -221,3 +221,22 @@ TEST_CASE("render: rejects what would make the exposition invalid, naming the fa
     }
   }
 }
+
+TEST_CASE("render_labels: the same text as labels rendered with the sample; bad names refused") {
+  using namespace perfkvm::host::metrics;
+  const std::vector<Label> labels = {{"domain", "db \"1\"\\\n"}, {"vcpu", "0"}};
+  Family family;
+  family.name = "x";
+  family.samples.push_back({labels, 2});
+  std::string plain;
+  render({family}, Format::text, plain);
+  const std::string text = render_labels(labels);
+  CHECK(text == "{domain=\"db \\\"1\\\"\\\\\\n\",vcpu=\"0\"}");
+  family.samples[0] = {{}, 2, text};
+  std::string rendered;
+  render({family}, Format::text, rendered);
+  CHECK(rendered == plain);
+  CHECK(render_labels({}).empty());
+  CHECK_THROWS_AS(render_labels({{"0bad", "v"}}), std::invalid_argument);
+  CHECK_THROWS_AS(render_labels({{"a", "1"}, {"a", "2"}}), std::invalid_argument);
+}
