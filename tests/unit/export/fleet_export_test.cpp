@@ -36,6 +36,16 @@ FleetExport::ResolveThreads threads_of(std::vector<VcpuThread> threads) {
   };
 }
 
+// What a domain's QEMU has now: `threads` as the test changes it (vCPU hotplug, a thread gone).
+FleetExport::ResolveThreads threads_now(const std::vector<VcpuThread>& threads) {
+  return [&threads] {
+    VcpuResolution resolution;
+    resolution.threads = threads;
+    resolution.source = "comm";
+    return resolution;
+  };
+}
+
 std::unique_ptr<FleetExport> make_fleet(std::shared_ptr<CounterBudget> budget,
                                         std::chrono::milliseconds min_read = 1000ms) {
   const std::vector<std::string> events = {"task-clock", "context-switches"};
@@ -145,11 +155,7 @@ TEST_CASE("export: a vCPU thread that exits has its series ended at the periodic
   auto vcpu1 = std::make_unique<test::VcpuThread>("CPU 1/KVM");
   std::vector<VcpuThread> threads = {{0, vcpu0.tid()}, {1, vcpu1->tid()}};
   auto fleet = make_fleet(std::make_shared<CounterBudget>(100), 0ms);
-  fleet->domain_running(domain_info("web", "u-web"), [&threads] {
-    VcpuResolution resolution;
-    resolution.threads = threads;
-    return resolution;
-  });
+  fleet->domain_running(domain_info("web", "u-web"), threads_now(threads));
   const auto t0 = FleetExport::Clock::now();
   CHECK(sample_value(fleet->scrape(metrics::Format::text, t0), kVcpu1Clock));
   vcpu1.reset();
@@ -163,11 +169,7 @@ TEST_CASE("export: vCPU hotplug is followed at the periodic recheck") {
   test::VcpuThread vcpu0("CPU 0/KVM"), vcpu1("CPU 1/KVM");
   std::vector<VcpuThread> threads = {{0, vcpu0.tid()}};
   auto fleet = make_fleet(std::make_shared<CounterBudget>(100), 0ms);
-  fleet->domain_running(domain_info("web", "u-web"), [&threads] {
-    VcpuResolution resolution;
-    resolution.threads = threads;
-    return resolution;
-  });
+  fleet->domain_running(domain_info("web", "u-web"), threads_now(threads));
   const auto t0 = FleetExport::Clock::now();
   CHECK_FALSE(sample_value(fleet->scrape(metrics::Format::text, t0), kVcpu1Clock));
   threads.push_back({1, vcpu1.tid()});
