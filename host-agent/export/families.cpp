@@ -79,14 +79,14 @@ std::vector<Family> vcpu_families(const std::vector<CounterColumn>& columns,
   // One family per event: both scopes of a split hardware event are series of one family.
   std::vector<Family> families;
   std::vector<std::size_t> family_of_column;
-  std::vector<double> scale_of_column;
+  std::vector<double> divisor_of_column;
   std::map<std::string, std::size_t> index_by_name;
   for (const auto& column : columns) {
     const auto event = metrics::family_for_event(*column.event);
     auto [it, added] = index_by_name.try_emplace(event.name, families.size());
     if (added) families.push_back(make_family(event.name, FamilyType::counter, event.help, event.unit));
     family_of_column.push_back(it->second);
-    scale_of_column.push_back(event.scale);
+    divisor_of_column.push_back(event.divisor);
   }
   Family ratio = make_family(
       "perfkvm_vcpu_counter_running_ratio", FamilyType::gauge,
@@ -104,7 +104,7 @@ std::vector<Family> vcpu_families(const std::vector<CounterColumn>& columns,
       for (std::size_t c = 0; c < columns.size() && c < totals.columns.size(); ++c) {
         const auto& total = totals.columns[c];
         if (!total) continue;
-        const double value = total->total() * scale_of_column[c];
+        const double value = total->total() / divisor_of_column[c];
         const auto share = total->running_ratio();
         if (rendered) {
           families[family_of_column[c]].samples.push_back({{}, value, totals.series_labels[c]});

@@ -13,7 +13,7 @@ constexpr std::string_view kPrefix = "perfkvm_vcpu_";
 // seconds; their catalogue description ends in kNsSuffix, which the HELP text drops.
 constexpr std::array<std::string_view, 2> kNanosecondClocks{"cpu-clock", "task-clock"};
 constexpr std::string_view kNsSuffix = ", ns";
-constexpr double kSecondsPerNanosecond = 1e-9;
+constexpr double kNanosecondsPerSecond = 1e9;
 
 // Where the family takes the event's short name rather than its canonical one: perf stat's
 // default list and its output say "cycles", and so do the queries written against perf's
@@ -74,7 +74,7 @@ EventFamily family_for_event(const protocol::EventInfo& event) {
   if (in_seconds) {
     family.unit = "seconds";
     family.name += "_" + family.unit;
-    family.scale = kSecondsPerNanosecond;
+    family.divisor = kNanosecondsPerSecond;
   }
   family.help = help_for(event, in_seconds);
   return family;

@@ -18,9 +18,10 @@ struct EventFamily {
   std::string name;
   // "seconds" for the clocks perf counts in nanoseconds (task-clock, cpu-clock), else "".
   std::string unit;
-  // What a count is multiplied by to give the sample value: 1e-9 for the nanosecond clocks
-  // (Prometheus wants base units), else 1.
-  double scale = 1;
+  // What a count is divided by to give the sample value: 1e9 for the nanosecond clocks
+  // (Prometheus wants base units), else 1. A division, not a multiplication by 1e-9, which is
+  // inexact: 132380442 ns prints as 0.132380442, not 0.13238044200000001.
+  double divisor = 1;
   // The HELP text: the catalogue's description, the event and where it is counted.
   std::string help;
 };

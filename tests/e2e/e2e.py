@@ -39,6 +39,9 @@ def parse_arguments():
     parser.add_argument("--static-build-dir",
                         help="build directory for the guest's static programs "
                              "(default: BUILD_DIR/e2e-static, set up on first use)")
+    parser.add_argument("--only", metavar="N[,N...]",
+                        help="run only these scenarios (their numbers, e.g. 13 or 5a,1), in the "
+                             "suite's order; default: all")
     parser.add_argument("what", choices=["run", "vsock-host", "demo"])
     parser.add_argument("command", nargs="?", default=DEMO_COMMAND,
                         help="demo only: the workload perfkvm runs in the guest")
@@ -64,16 +67,23 @@ def report_failure_logs(lab, ctx):
             # Under TCG a guest CPU "stalls" when its vCPU thread gets no host CPU for long.
             print(f"note: {domain.name}'s kernel saw a stalled CPU: its TCG vCPU threads were "
                   f"starved of host CPU time (or the guest kernel hung)")
-    for path in sorted(lab.dir.glob("hostd*.log")):
+    for path in sorted(lab.dir.glob("hostd*.log")) + sorted(lab.dir.glob("prometheus.log")):
         print_block(f"{path.name}", path.read_text(errors="replace"))
 
 
 def run_scenarios(args, lab):
+    selected = scenarios.SCENARIOS
+    if args.only:  # for development: a scenario that needs an earlier one's state says so
+        wanted = args.only.split(",")
+        unknown = set(wanted) - {number for number, _, _ in scenarios.SCENARIOS}
+        if unknown:
+            raise Failure(f"--only: no scenario {', '.join(sorted(unknown))}")
+        selected = [entry for entry in scenarios.SCENARIOS if entry[0] in wanted]
     image, hostd_binary = prepare(args, lab)
     ctx = scenarios.Context(lab, image, hostd_binary)
     ctx.start_hostd("hostd-1.log")
     results = []
-    for number, title, scenario in scenarios.SCENARIOS:
+    for number, title, scenario in selected:
         started = time.monotonic()
         try:
             summary = scenario(ctx)
@@ -90,7 +100,7 @@ def run_scenarios(args, lab):
             print("(no guest: the other scenarios cannot run)")
             break
     passed = sum(results)
-    failed = len(scenarios.SCENARIOS) - passed
+    failed = len(selected) - passed
     if failed:
         report_failure_logs(lab, ctx)
     print(f"e2e: {passed} passed, {failed} failed")

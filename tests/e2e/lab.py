@@ -5,6 +5,7 @@ pid (or domain name), also when a scenario fails or the run is interrupted or ki
 import base64
 import contextlib
 import fcntl
+import http.client
 import json
 import os
 import re
@@ -12,10 +13,13 @@ import select
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -593,6 +597,188 @@ class HostPerf:
         if missing:
             raise Failure(f"no per-thread {', '.join(missing)} in perf's output:\n{err}")
         return counts, window
+
+
+# ---- TLS files, HTTPS scrapes and Prometheus (the fleet export) ------------------------------
+
+def make_tls_files(directory):
+    """A CA, a server certificate for IP 127.0.0.1 and a client certificate, both signed by the
+    CA, and a self-signed client certificate no server trusting that CA may accept. EC P-256,
+    valid 2 days: a few openssl runs of ~30 ms. Returns {name: path}."""
+    directory = Path(directory)
+    directory.mkdir()
+    files = {}
+    # (name, subject, signed by the CA?, extensions)
+    certificates = [
+        ("ca", "perfkvm-e2e-ca", False,
+         ["basicConstraints=critical,CA:TRUE", "keyUsage=critical,keyCertSign"]),
+        ("server", "127.0.0.1", True,
+         ["basicConstraints=critical,CA:FALSE", "subjectAltName=IP:127.0.0.1",
+          "extendedKeyUsage=serverAuth"]),
+        ("client", "perfkvm-e2e-prometheus", True,
+         ["basicConstraints=critical,CA:FALSE", "extendedKeyUsage=clientAuth"]),
+        ("foreign", "perfkvm-e2e-foreign-client", False,
+         ["basicConstraints=critical,CA:FALSE", "extendedKeyUsage=clientAuth"]),
+    ]
+    for name, subject, signed, extensions in certificates:
+        cert, key = directory / f"{name}.pem", directory / f"{name}.key"
+        argv = ["openssl", "req", "-x509", "-new", "-newkey", "ec", "-pkeyopt",
+                "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", cert, "-days", "2",
+                "-subj", f"/CN={subject}"]
+        if signed:
+            argv += ["-CA", files["ca_cert"], "-CAkey", files["ca_key"]]
+        for extension in extensions:
+            argv += ["-addext", extension]
+        run(argv, timeout=30)
+        files[f"{name}_cert"], files[f"{name}_key"] = cert, key
+    return files
+
+
+def https_get(port, path, ca_file, client=None, timeout=10):
+    """GET https://127.0.0.1:PORT/PATH, the server's certificate checked against ca_file (and
+    its IP SAN), presenting client = (cert, key) if given. Returns (status, headers, body)."""
+    context = ssl.create_default_context(cafile=str(ca_file))
+    if client:
+        context.load_cert_chain(str(client[0]), str(client[1]))
+    connection = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=timeout)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        return response.status, dict(response.getheaders()), response.read().decode()
+    finally:
+        connection.close()
+
+
+def https_refused(port, path, ca_file, client=None):
+    """The TLS handshake or the first read fails: returns that error. Raises Failure if the
+    server answered instead (or neither happened in time)."""
+    try:
+        status, _, body = https_get(port, path, ca_file, client, timeout=10)
+    except (ssl.SSLError, ConnectionError, http.client.BadStatusLine) as error:
+        return error
+    except OSError as error:  # a timeout: the server neither served nor refused
+        raise Failure(f"https://127.0.0.1:{port}{path} with client certificate {client}: "
+                      f"neither served nor refused: {error!r}")
+    raise Failure(f"https://127.0.0.1:{port}{path} served a client with certificate {client}: "
+                  f"HTTP {status}, {len(body)} bytes")
+
+
+def free_tcp_port():
+    """A port free on 127.0.0.1 now (the kernel's pick; taken again by the time it is used
+    only in the unlikely race with another program)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Prometheus:
+    """Debian's Prometheus on 127.0.0.1:<free port>, scraping one target every second over
+    https with a client certificate; its TSDB in the lab directory. Recorded in the Lab like
+    every other process: stopped by pid also on failure or when the driver is killed."""
+
+    BINARY = Path("/usr/bin/prometheus")
+
+    def __init__(self, lab, target, tls, scrape_interval_s=1):
+        self.lab = lab
+        self.dir = lab.dir / "prometheus"
+        self.dir.mkdir()
+        self.log_path = lab.dir / "prometheus.log"
+        self.port = free_tcp_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.config = self.dir / "prometheus.yml"
+        quoted = {key: json.dumps(str(value)) for key, value in tls.items()}  # JSON is YAML
+        self.config.write_text(
+            f"global:\n"
+            f"  scrape_interval: {scrape_interval_s}s\n"
+            f"  scrape_timeout: {scrape_interval_s}s\n"
+            f"scrape_configs:\n"
+            f"  - job_name: perfkvm-hostd\n"
+            f"    scheme: https\n"
+            f"    tls_config:\n"
+            f"      ca_file: {quoted['ca_cert']}\n"
+            f"      cert_file: {quoted['client_cert']}\n"
+            f"      key_file: {quoted['client_key']}\n"
+            f"    static_configs:\n"
+            f"      - targets: [{json.dumps(target)}]\n")
+        self.process = None
+
+    def start(self, timeout=30):
+        if not self.BINARY.exists():
+            raise Failure(f"{self.BINARY} is missing (Debian package prometheus; "
+                          "scripts/install-deps.sh installs it)")
+        log_file = open(self.log_path, "ab")
+        self.process = subprocess.Popen(
+            [str(self.BINARY), f"--config.file={self.config}",
+             f"--storage.tsdb.path={self.dir / 'tsdb'}",
+             f"--web.listen-address=127.0.0.1:{self.port}"],
+            stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT)
+        log_file.close()
+        self.lab.track_process(self.process.pid, "prometheus")
+        started = self.started_at = time.monotonic()
+        ready = wait_until(lambda: self._ready() or self.process.poll() is not None, timeout, 0.1)
+        if not ready or self.process.poll() is not None:
+            exited = self.process.poll()
+            state = "not ready" if exited is None else f"exited {exited}"
+            raise Failure(f"prometheus {self.process.pid} {state} "
+                          f"{time.monotonic() - started:.1f} s after its start:\n"
+                          f"{self.log_text()[-3000:]}")
+        log(f"prometheus {self.process.pid} ready on {self.url} "
+            f"({time.monotonic() - started:.1f} s; config {self.config})")
+        return self
+
+    def _ready(self):
+        try:
+            with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as response:
+                return response.status == 200
+        except OSError:  # not listening yet, or 503 while its TSDB opens
+            return False
+
+    def api(self, path, **parameters):
+        """GET /api/v1/PATH; returns its "data" (raises Failure on an error answer)."""
+        url = f"{self.url}/api/v1/{path}?{urllib.parse.urlencode(parameters)}"
+        try:
+            with urllib.request.urlopen(url, timeout=10) as response:
+                answer = json.loads(response.read())
+        except (OSError, ValueError) as error:
+            raise Failure(f"prometheus: GET {url}: {error}")
+        if answer.get("status") != "success":
+            raise Failure(f"prometheus: GET {url}: {answer}")
+        return answer["data"]
+
+    def query(self, expression, at):
+        """The instant vector of expression evaluated at unix time `at`:
+        [(labels, value), ...]."""
+        data = self.api("query", query=expression, time=f"{at:.3f}")
+        return [(item["metric"], float(item["value"][1])) for item in data["result"]]
+
+    def samples(self, selector, seconds, at):
+        """The raw samples of selector in (at - seconds, at]: [(unix time, value), ...]."""
+        data = self.api("query", query=f"{selector}[{seconds}s]", time=f"{at:.3f}")
+        return [(float(t), float(v)) for item in data["result"] for t, v in item["values"]]
+
+    def targets(self):
+        """What Prometheus says of its targets: 'URL health (last error)' each."""
+        return "; ".join(f"{t['scrapeUrl']} {t['health']}"
+                         + (f" ({t['lastError']})" if t["lastError"] else "")
+                         for t in self.api("targets")["activeTargets"]) or "no targets"
+
+    def stop(self, timeout=10):
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.lab.untrack_process(self.process.pid)
+
+    def log_text(self):
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
 
 
 def print_block(title, text, limit=200):

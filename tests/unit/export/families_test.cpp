@@ -9,6 +9,7 @@
 
 #include "host-agent/counters/column_plan.hpp"
 #include "host-agent/export/families.hpp"
+#include "host-agent/metrics/sample_value.hpp"
 #include "test_data.hpp"
 
 namespace perfkvm::host {
@@ -45,7 +46,7 @@ struct Model {
                             total_of({count(2'000'000, 1'000'000, 500'000)}),
                             total_of({count(500, 1'000'000, 1'000'000)})};
     // vCPU 1: idle, instructions not counted on it.
-    web.vcpus[1].columns = {total_of({count(250'000, 2'000'000'000, 2'000'000'000)}),
+    web.vcpus[1].columns = {total_of({count(132'380'442, 2'000'000'000, 2'000'000'000)}),
                             total_of({count(3, 2'000'000'000, 2'000'000'000)}), std::nullopt,
                             std::nullopt};
     // web's label sets rendered once, as DomainCounters does; odd's at each render: both ways
@@ -127,6 +128,10 @@ TEST_CASE("export families: the clocks are in seconds, counts as counted, multip
   const auto& clock = family_named(families, "perfkvm_vcpu_task_clock_seconds");
   CHECK(clock.unit == "seconds");
   CHECK(clock.samples.at(0).value == doctest::Approx(1.5));
+  // Exact in decimal, as a division by 1e9 gives it (a multiplication by 1e-9 would not).
+  std::string rendered;
+  metrics::append_sample_value(clock.samples.at(1).value, rendered);
+  CHECK(rendered == "0.132380442");
   const auto& switches = family_named(families, "perfkvm_vcpu_context_switches");
   CHECK(switches.samples.at(0).value == 42);
   const auto& instructions = family_named(families, "perfkvm_vcpu_instructions");

@@ -55,7 +55,7 @@ TEST_CASE("family_for_event: the names dashboards query") {
     const auto family = family_for_event(event(c.event));
     CHECK(family.name == c.name);
     CHECK(family.unit.empty());
-    CHECK(family.scale == 1.0);
+    CHECK(family.divisor == 1.0);
   }
   // An alias names the same event, so the same family.
   CHECK(family_for_event(event("cycles")).name == "perfkvm_vcpu_cycles");
@@ -69,7 +69,7 @@ TEST_CASE("family_for_event: the nanosecond clocks are exported in seconds") {
     const auto family = family_for_event(event(event_name));
     CHECK(family.name == family_name);
     CHECK(family.unit == "seconds");
-    CHECK(family.scale == 1e-9);
+    CHECK(family.divisor == 1e9);
   }
 }
 
