@@ -85,7 +85,8 @@ struct Model {
 
 std::string rendered(metrics::Format format) {
   std::string out;
-  metrics::render(Model().families(), format, out);
+  const Model model;  // the families' rendered labels point into it
+  metrics::render(model.families(), format, out);
   return out;
 }
 
@@ -124,7 +125,8 @@ TEST_CASE("export families: OpenMetrics 1.0 as tests/data/export/scrape.om") {
 }
 
 TEST_CASE("export families: the clocks are in seconds, counts as counted, multiplexed counts scaled") {
-  const auto families = Model().families();
+  const Model model;  // the families' rendered labels point into it
+  const auto families = model.families();
   const auto& clock = family_named(families, "perfkvm_vcpu_task_clock_seconds");
   CHECK(clock.unit == "seconds");
   CHECK(clock.samples.at(0).value == doctest::Approx(1.5));
@@ -142,7 +144,8 @@ TEST_CASE("export families: the clocks are in seconds, counts as counted, multip
 }
 
 TEST_CASE("export families: scope only on split hardware columns; no series where a column is not counted") {
-  const auto families = Model().families();
+  const Model model;  // the families' rendered labels point into it
+  const auto families = model.families();
   for (const auto& sample : family_named(families, "perfkvm_vcpu_context_switches").samples) {
     CHECK(label(sample, "scope") == "(none)");
   }
@@ -152,7 +155,8 @@ TEST_CASE("export families: scope only on split hardware columns; no series wher
 }
 
 TEST_CASE("export families: the running ratio per counted column, 0.5 where multiplexed") {
-  const auto families = Model().families();
+  const Model model;  // the families' rendered labels point into it
+  const auto families = model.families();
   const auto& ratio = family_named(families, "perfkvm_vcpu_counter_running_ratio");
   CHECK(ratio.type == metrics::FamilyType::gauge);
   bool multiplexed_seen = false;
@@ -169,7 +173,8 @@ TEST_CASE("export families: the running ratio per counted column, 0.5 where mult
 }
 
 TEST_CASE("export families: domain info names the channel and CID, empty when there is none") {
-  const auto families = Model().families();
+  const Model model;  // the families' rendered labels point into it
+  const auto families = model.families();
   const auto& info = family_named(families, "perfkvm_domain");
   REQUIRE(info.samples.size() == 2);
   CHECK(label(info.samples[0], "channel") == "/run/perfkvm/web-01.sock");
@@ -179,7 +184,8 @@ TEST_CASE("export families: domain info names the channel and CID, empty when th
 }
 
 TEST_CASE("export families: every guest error code has a series, zero until sent") {
-  const auto families = Model().families();
+  const Model model;  // the families' rendered labels point into it
+  const auto families = model.families();
   const auto& errors = family_named(families, "perfkvm_hostd_guest_errors");
   CHECK(errors.samples.size() == std::size(protocol::EnumStrings<protocol::ErrorCode>::table));
   for (const auto& sample : errors.samples) {
@@ -188,7 +194,8 @@ TEST_CASE("export families: every guest error code has a series, zero until sent
 }
 
 TEST_CASE("export families: libvirt reconnects do not count the first connection") {
-  const auto families = Model().families();
+  const Model model;  // the families' rendered labels point into it
+  const auto families = model.families();
   CHECK(family_named(families, "perfkvm_hostd_libvirt_reconnects").samples.at(0).value == 1);
   CHECK(family_named(families, "perfkvm_hostd_libvirt_connected").samples.at(0).value == 1);
 }
