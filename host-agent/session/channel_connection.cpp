@@ -40,6 +40,7 @@ ChannelConnection::ChannelConnection(ChannelSocket socket, std::shared_ptr<Domai
     : socket_(std::move(socket)),
       domain_(std::move(domain)),
       config_(config),
+      stats_(config.stats),
       event_table_(event_table),
       label_(std::move(label)),
       kind_(kind),
@@ -59,7 +60,7 @@ ChannelConnection::ChannelConnection(ChannelSocket socket, std::shared_ptr<Domai
 ChannelConnection::~ChannelConnection() {
   if (session_) {
     --domain_->active_sessions;
-    --config_.stats->sessions_active;
+    --stats_->sessions_active;
   }
 }
 
@@ -127,8 +128,8 @@ asio::awaitable<void> ChannelConnection::read_loop() {
       co_return;
     }
     const auto& after = decoder_.stats();
-    config_.stats->bytes_discarded += after.discarded_bytes - before.discarded_bytes;
-    config_.stats->frames_discarded += after.oversize - before.oversize;
+    stats_->bytes_discarded += after.discarded_bytes - before.discarded_bytes;
+    stats_->frames_discarded += after.oversize - before.oversize;
     if (after.discarded_bytes != before.discarded_bytes) {
       // Normal after a reconnect: stale half-frames of an earlier session.
       log::debug(label_ + ": skipped " +
@@ -212,10 +213,10 @@ asio::awaitable<void> ChannelConnection::sample_loop(std::shared_ptr<CountingReq
   const auto send_sample = [this, &request](MeasurementReading reading) {
     if (sample_hook_) sample_hook_();
     if (send(request->sample(session_->nonce, std::move(reading)), Outbox::Kind::sample)) {
-      ++config_.stats->samples_sent;
+      ++stats_->samples_sent;
     } else {
       request->sample_dropped();
-      ++config_.stats->samples_dropped;
+      ++stats_->samples_dropped;
     }
   };
   SamplingEnd end = SamplingEnd::stopped;
@@ -284,8 +285,8 @@ void ChannelConnection::on_message(const protocol::Hello& hello) {
   }
   session_ = GuestSession{hello.nonce, high};
   ++domain_->active_sessions;
-  ++config_.stats->sessions_active;
-  ++config_.stats->sessions_started;
+  ++stats_->sessions_active;
+  ++stats_->sessions_started;
   log::info(label_ + ": session " + hello.nonce + " started by " + log::printable(hello.agent, 64) +
             " " + log::printable(hello.agent_version, 64));
   protocol::Welcome welcome;
@@ -369,7 +370,7 @@ void ChannelConnection::start_counting(const protocol::Start& start) {
       Measurement(std::move(admitted.threads), std::move(admitted.plan)), std::move(*share));
   Measurement& measurement = request_->measurement();
   measurement.start();
-  ++config_.stats->requests_started;
+  ++stats_->requests_started;
   start_throttle_.record(Clock::now());
   std::string counted_vcpus;
   for (const auto vcpu : measurement.vcpus()) {
@@ -407,7 +408,7 @@ void ChannelConnection::end_session(std::optional<ErrorCode> notify, const std::
   }
   if (notify) send_error(session_->nonce, ended_request, *notify, why);
   --domain_->active_sessions;
-  --config_.stats->sessions_active;
+  --stats_->sessions_active;
   session_.reset();
   idle_since_ = Clock::now();
 }
@@ -416,7 +417,7 @@ void ChannelConnection::end_session(std::optional<ErrorCode> notify, const std::
 
 void ChannelConnection::send_error(const std::string& nonce, std::optional<std::uint64_t> request_id,
                                    ErrorCode code, const std::string& message) {
-  ++config_.stats->errors_sent[code];
+  ++stats_->errors_sent[code];
   // Messages may quote what the guest sent: keep them within the protocol's limit.
   std::string text = message;
   if (text.size() > protocol::kMaxMessageLength) {

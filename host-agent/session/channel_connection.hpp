@@ -97,6 +97,9 @@ class ChannelConnection : public std::enable_shared_from_this<ChannelConnection>
   ChannelSocket socket_;
   std::shared_ptr<DomainContext> domain_;
   const SessionConfig& config_;
+  // Its own share of the statistics: the destructor counts the session out, and may run after
+  // the configuration is gone (when its io_context is destroyed last).
+  std::shared_ptr<SessionStats> stats_;
   const std::vector<protocol::EventStatus>& event_table_;
   std::string label_;
   ChannelKind kind_;
