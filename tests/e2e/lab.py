@@ -159,6 +159,18 @@ def stop_process(pid, comm, timeout=10):
         log(f"cleanup: killed {comm} {pid}")
 
 
+def terminate(lab, process, timeout=10):
+    """Stops a process this driver started: SIGTERM, SIGKILL after `timeout`; no longer tracked."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    lab.untrack_process(process.pid)
+
+
 def libvirt_uri(state_dir):
     """The suite's own libvirtd (libvirt-up.sh): qemu:///system on its private socket."""
     return f"qemu:///system?socket={state_dir}/sock/libvirt-sock"
@@ -516,14 +528,7 @@ class Hostd:
         if self.process is None:
             return None, 0.0
         started = time.monotonic()
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.lab.untrack_process(self.process.pid)
+        terminate(self.lab, self.process, timeout)
         return self.process.returncode, time.monotonic() - started
 
     def log_text(self):
@@ -763,16 +768,8 @@ class Prometheus:
                          for t in self.api("targets")["activeTargets"]) or "no targets"
 
     def stop(self, timeout=10):
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.lab.untrack_process(self.process.pid)
+        if self.process is not None:
+            terminate(self.lab, self.process, timeout)
 
     def log_text(self):
         try:
