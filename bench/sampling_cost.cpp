@@ -41,6 +41,7 @@
 
 #include "bench/figures.hpp"
 #include "bench/group_reads.hpp"
+#include "bench/stand_in_vcpus.hpp"
 #include "host-agent/counters/perf_event.hpp"
 #include "host-agent/session/channel_connection.hpp"
 #include "host-agent/session/event_table.hpp"
@@ -63,42 +64,17 @@ const std::vector<std::string> kEventPool = {"task-clock",   "context-switches",
                                              "major-faults", "alignment-faults"};
 const std::string kNonce = "b3c1d2e4f5a6978877665544332211aa";
 
-// Threads standing in for a VM's vCPUs: each runs a little (about 50 us) every millisecond,
-// like a mostly idle guest, so that counters change and the threads keep being scheduled.
-class LightVcpus {
+// vCPU stand-ins that each run a little (about 50 us) every millisecond, like a mostly idle
+// guest, so that counters change and the threads keep being scheduled.
+class LightVcpus : public bench::StandInVcpus {
  public:
-  explicit LightVcpus(std::size_t count) : tids_(count) {
-    for (std::size_t i = 0; i < count; ++i) {
-      threads_.emplace_back([this, i] {
-        const std::string name = "CPU " + std::to_string(i) + "/KVM";
-        pthread_setname_np(pthread_self(), name.c_str());
-        tids_[i] = static_cast<pid_t>(::syscall(SYS_gettid));
-        while (!quit_) {
+  explicit LightVcpus(std::size_t count)
+      : StandInVcpus(count, [] {
           const auto until = Clock::now() + 50us;
           while (Clock::now() < until) {
           }
           std::this_thread::sleep_for(1ms);
-        }
-      });
-    }
-    for (auto& tid : tids_) {
-      while (tid.load() == 0) std::this_thread::sleep_for(1ms);
-    }
-  }
-  ~LightVcpus() {
-    quit_ = true;
-    for (auto& thread : threads_) thread.join();
-  }
-  std::vector<pid_t> tids() const {
-    std::vector<pid_t> out;
-    for (const auto& tid : tids_) out.push_back(tid.load());
-    return out;
-  }
-
- private:
-  std::vector<std::atomic<pid_t>> tids_;
-  std::vector<std::thread> threads_;
-  std::atomic<bool> quit_{false};
+        }) {}
 };
 
 // (b) The floor: one group of the events per thread, one grouped read per thread per tick.

@@ -24,6 +24,7 @@
 
 #include "bench/figures.hpp"
 #include "bench/group_reads.hpp"
+#include "bench/stand_in_vcpus.hpp"
 #include "host-agent/counters/column_plan.hpp"
 #include "host-agent/export/fleet_export.hpp"
 #include "host-agent/http/gzip.hpp"
@@ -39,36 +40,12 @@ const std::vector<std::string> kEvents = {"task-clock",  "context-switches", "cp
                                           "major-faults", "alignment-faults", "emulation-faults",
                                           "dummy"};
 
-// Idle vCPU stand-ins: each wakes every 100 ms for a moment, so that counters change.
-class IdleVcpus {
+// Idle vCPU stand-ins, named per domain: each wakes every 100 ms for a moment, so that counters
+// change.
+class IdleVcpus : public bench::StandInVcpus {
  public:
-  explicit IdleVcpus(std::size_t count) : tids_(count) {
-    for (std::size_t i = 0; i < count; ++i) {
-      threads_.emplace_back([this, i] {
-        const std::string name = "CPU " + std::to_string(i % 8) + "/KVM";
-        pthread_setname_np(pthread_self(), name.c_str());
-        tids_[i] = gettid();
-        while (!quit_) std::this_thread::sleep_for(100ms);
-      });
-    }
-    for (auto& tid : tids_) {
-      while (tid.load() == 0) std::this_thread::sleep_for(1ms);
-    }
-  }
-  ~IdleVcpus() {
-    quit_ = true;
-    for (auto& thread : threads_) thread.join();
-  }
-  std::vector<pid_t> tids() const {
-    std::vector<pid_t> out;
-    for (const auto& tid : tids_) out.push_back(tid.load());
-    return out;
-  }
-
- private:
-  std::vector<std::atomic<pid_t>> tids_;
-  std::vector<std::thread> threads_;
-  std::atomic<bool> quit_{false};
+  explicit IdleVcpus(std::size_t count, std::size_t per_domain)
+      : StandInVcpus(count, [] { std::this_thread::sleep_for(100ms); }, per_domain) {}
 };
 
 double median(std::vector<double> values) {
@@ -108,7 +85,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   bench::Figures out(json_path);
-  IdleVcpus threads(domains * vcpus);
+  IdleVcpus threads(domains * vcpus, vcpus);
   const auto tids = threads.tids();
 
   auto fleet_holder = std::make_unique<host::FleetExport>(host::plan_named_columns(kEvents, protocol::StartMode::all), 0ms,
