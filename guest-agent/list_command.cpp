@@ -31,8 +31,10 @@ std::string format_event_list(const std::vector<protocol::EventStatus>& events,
     text += "  " + pad(label, 50) + " [" +
             (event.kind == protocol::EventKind::hardware ? "Hardware event" : "Software event") +
             "]";
-    if (event.status == protocol::Availability::not_supported) {
-      text += " <not supported>";
+    if (event.status != protocol::Availability::supported) {
+      // The host counts a not-permitted event, but this domain's policy does not allow it.
+      text += event.status == protocol::Availability::not_permitted ? " <not permitted>"
+                                                                     : " <not supported>";
       if (!event.reason.empty()) text += " (" + printable(event.reason) + ")";
     }
     text += "\n";

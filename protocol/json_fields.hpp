@@ -62,6 +62,16 @@ E read_enum(const boost::json::value& value, const Path& path) {
   fail_expected(path, "one of " + enum_choices<E>(), value);
 }
 
+// For enums a later host may extend (PROTOCOL.md §7): a string that names no value reads as
+// `unknown`, so that an older peer still understands the message; a non-string is an error.
+template <WireEnum E>
+E read_extensible_enum(const boost::json::value& value, const Path& path, E unknown) {
+  if (const auto* text = value.if_string()) {
+    return enum_from_string<E>(std::string_view(*text)).value_or(unknown);
+  }
+  fail_expected(path, "one of " + enum_choices<E>(), value);
+}
+
 // An array of `min`..`max` elements, each read by `read_item(element, path)`.
 template <class ReadItem>
 auto read_array(const boost::json::value& value, const Path& path, std::size_t min,

@@ -122,7 +122,8 @@ EventStatus read_event_status(const json::value& jv, const Path& path) {
   EventStatus event;
   event.name = read_string(o.at("name"), path.field("name"), kMaxNameLength, 1);
   event.kind = read_enum<EventKind>(o.at("kind"), path.field("kind"));
-  event.status = read_enum<Availability>(o.at("status"), path.field("status"));
+  event.status = read_extensible_enum(o.at("status"), path.field("status"),
+                                      Availability::not_supported);
   event.reason = read_optional_string(o, "reason", kMaxMessageLength);
   return event;
 }
@@ -459,8 +460,14 @@ Error tag_invoke(const json::value_to_tag<Error>&, const json::value& jv) {
   if (const auto* id = o.find("request_id")) {
     m.request_id = read_u64(*id, o.path().field("request_id"));
   }
-  m.code = read_enum<ErrorCode>(o.at("code"), o.path().field("code"));
+  const auto& code = o.at("code");
+  m.code = read_extensible_enum(code, o.path().field("code"), ErrorCode::internal);
   m.message = read_string(o.at("message"), o.path().field("message"), kMaxMessageLength);
+  if (m.code == ErrorCode::internal && code.as_string() != to_string(ErrorCode::internal)) {
+    // A code this side does not know: still an error, and the name is kept for the user.
+    const std::string name = read_string(code, o.path().field("code"), kMaxNameLength, 1);
+    m.message = "[" + name + "] " + m.message;
+  }
   return m;
 }
 

@@ -44,6 +44,7 @@ enum class ErrorCode {
   unknown_peer,
   lease_expired,
   session_replaced,
+  not_permitted,
   internal,
 };
 
@@ -60,7 +61,8 @@ enum class Scope { all, guest, host };
 
 enum class ColumnStatus { counted, not_supported, not_counted };
 
-enum class Availability { supported, not_supported };
+// not_permitted: the host counts the event, but the domain's policy does not let its guest.
+enum class Availability { supported, not_supported, not_permitted };
 
 enum class VcpuStatus { running, ended };
 
@@ -85,6 +87,7 @@ struct EnumStrings<ErrorCode> {
       {ErrorCode::unknown_peer, "unknown-peer"},
       {ErrorCode::lease_expired, "lease-expired"},
       {ErrorCode::session_replaced, "session-replaced"},
+      {ErrorCode::not_permitted, "not-permitted"},
       {ErrorCode::internal, "internal"},
   };
 };
@@ -122,6 +125,7 @@ struct EnumStrings<Availability> {
   static constexpr std::pair<Availability, std::string_view> table[] = {
       {Availability::supported, "supported"},
       {Availability::not_supported, "not-supported"},
+      {Availability::not_permitted, "not-permitted"},
   };
 };
 

@@ -6,6 +6,7 @@
 #include "cli/count_options.hpp"
 #include "cli/event_list.hpp"
 #include "host-agent/http/listen_address.hpp"
+#include "host-agent/policy/policy_options.hpp"
 #include "protocol/frame.hpp"
 #include "perfkvm_config.hpp"
 
@@ -98,17 +99,17 @@ void add_hostd_options(CLI::App& app, HostdOptions& options) {
       ->check(CLI::Range(1u, 0xFFFFFFFEu));
   app.add_flag("!--no-vsock", options.vsock, "do not listen on AF_VSOCK");
 
+  // Every option may also come from FILE, one `name = value` per line (CLI11's TOML subset):
+  // the unit reads /etc/perfkvm/hostd.conf. Options on the command line override the file.
+  app.set_config("--config", "", "read options from FILE, `name = value` per line (e.g. "
+                 "default-policy = \"deny\"); the command line overrides it")
+      ->option_text("FILE")
+      ->check(CLI::ExistingFile);
+  // A misspelt name must not be a silently ignored limit (CLI11 ignores them by default).
+  app.allow_config_extras(CLI::config_extras_mode::error);
+
   auto& s = options.session;
-  app.add_option("--min-interval", s.min_interval_ms,
-                 "shortest sample interval a guest may ask for, ms")
-      ->capture_default_str()
-      ->check(CLI::Range(1u, protocol::kMaxIntervalMs));
-  app.add_option("--max-events", s.max_events, "events per request")
-      ->capture_default_str()
-      ->check(CLI::Range(1u, static_cast<std::uint32_t>(protocol::kMaxEventsPerRequest)));
-  app.add_option("--max-sessions", s.max_sessions, "concurrent sessions per domain")
-      ->capture_default_str()
-      ->check(CLI::Range(1u, 1024u));
+  add_policy_options(app, {s.min_interval_ms, s.max_events, s.max_sessions, s.policy_defaults});
   app.add_option("--max-frame", s.max_frame_bytes, "largest frame accepted or sent, bytes")
       ->capture_default_str()
       ->check(CLI::Range(std::uint32_t{4096}, static_cast<std::uint32_t>(protocol::kDefaultMaxPayload)));

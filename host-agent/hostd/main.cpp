@@ -10,6 +10,7 @@
 #include "host-agent/counters/column_plan.hpp"
 #include "host-agent/export/export_routes.hpp"
 #include "host-agent/export/fleet_export.hpp"
+#include "host-agent/hostd/export_policy.hpp"
 #include "host-agent/hostd/fd_limit.hpp"
 #include "host-agent/hostd/hostd_options.hpp"
 #include "host-agent/hostd/privileges.hpp"
@@ -119,8 +120,8 @@ int main(int argc, char** argv) {
               http::format_endpoint(metrics_server->local_endpoint()) +
               "/metrics (events " + names + ")");
   }
-  registry.on_running = [&fleet](const DomainRegistry::Entry& entry) {
-    if (fleet) fleet->domain_running(entry.info, entry.context->resolve_threads);
+  registry.on_running = [&fleet, &options](const DomainRegistry::Entry& entry) {
+    if (fleet) export_if_permitted(*fleet, entry, options.session);
   };
   registry.on_stopped = [&vsock, &fleet](const DomainContext& domain) {
     if (vsock) vsock->close_domain(domain);

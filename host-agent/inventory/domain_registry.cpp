@@ -3,9 +3,21 @@
 #include <fstream>
 #include <sstream>
 
+#include "host-agent/policy/policy_xml.hpp"
+#include "host-agent/session/session_policy.hpp"
 #include "util/log.hpp"
 
 namespace perfkvm::host {
+
+DomainPolicyReading read_domain_policy(std::string_view domain_xml) {
+  try {
+    return {parse_domain_policy(domain_xml).value_or(DomainPolicy{}), {}};
+  } catch (const PolicyError& bad) {
+    DomainPolicy denied;
+    denied.guest_requests = GuestRequests::deny;
+    return {denied, bad.what()};
+  }
+}
 
 DomainRegistry::DomainRegistry(boost::asio::any_io_executor executor, const SessionConfig& config,
                                const std::vector<protocol::EventStatus>& event_table,
@@ -28,7 +40,8 @@ std::shared_ptr<DomainContext> DomainRegistry::make_context(const DomainXmlInfo&
   return context;
 }
 
-void DomainRegistry::domain_running(const DomainXmlInfo& info) {
+void DomainRegistry::domain_running(const DomainXmlInfo& info,
+                                    const DomainPolicyReading& policy) {
   auto [it, added] = entries_.try_emplace(info.uuid);
   Entry& entry = it->second;
   const bool channel_changed = added || entry.info.channel_path != info.channel_path;
@@ -42,6 +55,19 @@ void DomainRegistry::domain_running(const DomainXmlInfo& info) {
   }
   entry.context->vcpus = info.vcpus;
   entry.info = info;
+  if (added || entry.policy != policy) {
+    // Logged once per change, not at every refresh of the domain's XML.
+    if (!policy.problem.empty()) {
+      log::error("domain '" + info.name + "': its perfkvm policy cannot be read, so its guest's "
+                 "requests are denied until it is fixed: " + policy.problem);
+    } else if (!added || policy.policy != DomainPolicy{}) {
+      log::info("domain '" + info.name + "': perfkvm policy now " +
+                (policy.policy == DomainPolicy{} ? std::string("the host's defaults")
+                                                 : policy_xml(policy.policy)));
+    }
+    entry.policy = policy;
+    change_policy(*entry.context, policy.policy);
+  }
   if (channel_changed) {
     if (!added) {
       log::info("domain '" + info.name + "': perfkvm channel now " +

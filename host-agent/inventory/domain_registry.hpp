@@ -13,16 +13,29 @@
 
 #include "host-agent/domains/domain_threads.hpp"
 #include "host-agent/domains/domain_xml.hpp"
+#include "host-agent/policy/domain_policy.hpp"
 #include "host-agent/session/domain_context.hpp"
 #include "host-agent/threads/host_paths.hpp"
 #include "host-agent/transport/virtio_serial_client.hpp"
 
 namespace perfkvm::host {
 
+// A domain's policy as its live XML states it. An element that cannot be read denies guest
+// requests (policy = deny) until it is fixed, and `problem` says why: a misspelt rule must not
+// silently fall back to the host's defaults, which may be looser.
+struct DomainPolicyReading {
+  DomainPolicy policy;
+  std::string problem;
+  bool operator==(const DomainPolicyReading&) const = default;
+};
+
+DomainPolicyReading read_domain_policy(std::string_view domain_xml);
+
 class DomainRegistry {
  public:
   struct Entry {
     DomainXmlInfo info;
+    DomainPolicyReading policy;
     std::shared_ptr<DomainContext> context;
     std::shared_ptr<VirtioSerialClient> channel;  // null without a usable perfkvm channel
   };
@@ -31,8 +44,9 @@ class DomainRegistry {
                  const std::vector<protocol::EventStatus>& event_table, HostPaths paths);
   ~DomainRegistry();
 
-  // A running domain, as its live XML describes it: serve it (or update what changed).
-  void domain_running(const DomainXmlInfo& info);
+  // A running domain, as its live XML describes it: serve it (or update what changed, the
+  // policy included: its channels apply a new one at once).
+  void domain_running(const DomainXmlInfo& info, const DomainPolicyReading& policy = {});
   // The domain stopped or vanished: its channel closes and with it its sessions' counters.
   void domain_stopped(const std::string& uuid);
   // After re-discovery: every domain not in `running` has stopped.

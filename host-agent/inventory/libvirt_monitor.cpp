@@ -7,6 +7,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <set>
 
+#include "host-agent/policy/policy_xml.hpp"
 #include "util/asio_nothrow.hpp"
 #include "util/log.hpp"
 #include "util/log_exceptions.hpp"
@@ -123,6 +124,14 @@ bool LibvirtMonitor::connect() {
       log::warning("cannot follow hot-plugged devices: " + libvirt_error());
     }
   }
+  // Policy changes apply at once (virsh metadata, perfkvm-host policy set --live).
+  callbacks_.push_back(virConnectDomainEventRegisterAny(
+      connection_.get(), nullptr, VIR_DOMAIN_EVENT_ID_METADATA_CHANGE,
+      VIR_DOMAIN_EVENT_CALLBACK(&LibvirtMonitor::on_metadata), this, nullptr));
+  if (callbacks_.back() < 0) {
+    log::warning("cannot follow changes of the domains' perfkvm policy: " + libvirt_error() +
+                 " (a changed policy applies when the domain is next looked up)");
+  }
   log::info("connected to libvirt at " + uri_);
   discover();
   return true;
@@ -201,7 +210,8 @@ void LibvirtMonitor::refresh(virDomainPtr domain) {
     return;
   }
   try {
-    registry_.domain_running(parse_domain_xml(xml.get(), channel_name_));
+    registry_.domain_running(parse_domain_xml(xml.get(), channel_name_),
+                             read_domain_policy(xml.get()));
   } catch (const std::exception& bad) {
     log::warning("domain '" + std::string(virDomainGetName(domain)) +
                  "': cannot use its XML: " + bad.what());
@@ -234,11 +244,21 @@ int LibvirtMonitor::on_lifecycle(virConnectPtr, virDomainPtr domain, int event, 
   return 0;
 }
 
-void LibvirtMonitor::on_device(virConnectPtr, virDomainPtr domain, const char*, void* self) {
-  auto* monitor = static_cast<LibvirtMonitor*>(self);
-  asio::post(monitor->executor_, [monitor, uuid = uuid_of(domain)] {
-    if (!monitor->stopped_) monitor->refresh(uuid);
+void LibvirtMonitor::post_refresh(virDomainPtr domain) {
+  asio::post(executor_, [this, uuid = uuid_of(domain)] {
+    if (!stopped_) refresh(uuid);
   });
+}
+
+void LibvirtMonitor::on_device(virConnectPtr, virDomainPtr domain, const char*, void* self) {
+  static_cast<LibvirtMonitor*>(self)->post_refresh(domain);
+}
+
+void LibvirtMonitor::on_metadata(virConnectPtr, virDomainPtr domain, int type, const char* uri,
+                                 void* self) {
+  // Titles, descriptions and other applications' elements change nothing here.
+  if (type != VIR_DOMAIN_METADATA_ELEMENT || uri == nullptr || uri != kPolicyNamespaceUri) return;
+  static_cast<LibvirtMonitor*>(self)->post_refresh(domain);
 }
 
 void LibvirtMonitor::on_close(virConnectPtr, int reason, void* self) {

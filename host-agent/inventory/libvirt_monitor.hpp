@@ -52,9 +52,13 @@ class LibvirtMonitor {
   void disconnect();
   void discover();
   void refresh(virDomainPtr domain);
+  // From inside a libvirt callback: refresh on a clean stack, where libvirt may be called.
+  void post_refresh(virDomainPtr domain);
 
   static int on_lifecycle(virConnectPtr, virDomainPtr domain, int event, int detail, void* self);
   static void on_device(virConnectPtr, virDomainPtr domain, const char* alias, void* self);
+  static void on_metadata(virConnectPtr, virDomainPtr domain, int type, const char* uri,
+                          void* self);
 
   boost::asio::any_io_executor executor_;
   ListDomains list_domains_ = virConnectListAllDomains;

@@ -28,6 +28,7 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -52,6 +53,10 @@ class PolicyXmlError : public PolicyError {
 // namespace. Untrusted input: no DOCTYPE, bounded size, unknown attributes and elements are
 // errors (a misspelt rule must not silently fall back to the default), as are duplicates.
 DomainPolicy parse_policy_xml(std::string_view xml);
+
+// The policy element in a whole domain XML (virDomainGetXMLDesc: <metadata> holds it in
+// perfkvm's namespace), nullopt if it has none. Throws PolicyXmlError as parse_policy_xml.
+std::optional<DomainPolicy> parse_domain_policy(std::string_view domain_xml);
 
 // The element without namespace, for virDomainSetMetadata (see above). Throws PolicyError if
 // the policy could not be read back: an unknown event, an empty list, a number out of bounds.

@@ -213,6 +213,13 @@ void read_children(const xmlNode& root, DomainPolicy& policy) {
   if (modes != nullptr) policy.modes = read_modes(*modes);
 }
 
+DomainPolicy read_policy(const xmlNode& element) {
+  DomainPolicy policy;
+  read_attributes(element, policy);
+  read_children(element, policy);
+  return policy;
+}
+
 }  // namespace
 
 DomainPolicy parse_policy_xml(std::string_view xml) {
@@ -233,10 +240,30 @@ DomainPolicy parse_policy_xml(std::string_view xml) {
                    std::string(kPolicyElement) + "> in namespace " +
                    std::string(kPolicyNamespaceUri) + " or in none");
   }
-  DomainPolicy policy;
-  read_attributes(root, policy);
-  read_children(root, policy);
-  return policy;
+  return read_policy(root);
+}
+
+std::optional<DomainPolicy> parse_domain_policy(std::string_view domain_xml) {
+  std::optional<XmlDocument> doc;
+  try {
+    doc.emplace(XmlDocument::parse(domain_xml));
+  } catch (const XmlError& error) {
+    throw PolicyXmlError("domain XML " + std::string(error.what()));
+  }
+  for (const xmlNode* metadata = doc->root().children; metadata; metadata = metadata->next) {
+    if (metadata->type != XML_ELEMENT_NODE || metadata->ns != nullptr ||
+        name_of(*metadata) != "metadata") {
+      continue;
+    }
+    for (const xmlNode* child = metadata->children; child; child = child->next) {
+      // Qualified only: in a domain's XML every metadata element has its namespace.
+      if (child->type == XML_ELEMENT_NODE && child->ns != nullptr &&
+          as_view(child->ns->href) == kPolicyNamespaceUri && name_of(*child) == kPolicyElement) {
+        return read_policy(*child);
+      }
+    }
+  }
+  return std::nullopt;
 }
 
 }  // namespace perfkvm::host

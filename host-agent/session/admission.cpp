@@ -1,6 +1,8 @@
 #include "host-agent/session/admission.hpp"
 
 #include "host-agent/counters/vcpu_selection.hpp"
+#include "host-agent/policy/policy_checks.hpp"
+#include "host-agent/session/session_policy.hpp"
 #include "protocol/events.hpp"
 
 namespace perfkvm::host {
@@ -63,7 +65,11 @@ StartDecision check_start(const protocol::Start& start,
                             " ms is below this host's minimum of " +
                             std::to_string(config.min_interval_ms) + " ms"};
   }
-  // 5, the part the domain's XML answers: an index beyond its vCPUs.
+  // 5. The domain's policy narrows the host's limits (2 and 4, which keep their own codes).
+  if (auto refused = check_start_policy(start, domain.name, effective_policy(domain, config))) {
+    return StartRefusal{ErrorCode::not_permitted, std::move(*refused)};
+  }
+  // 6, the part the domain's XML answers: an index beyond its vCPUs.
   if (start.vcpus) {
     for (const auto vcpu : *start.vcpus) {
       if (vcpu >= domain.vcpus) {
@@ -74,7 +80,7 @@ StartDecision check_start(const protocol::Start& start,
       }
     }
   }
-  // 6. Before the rest of 5 (as PROTOCOL.md §6.2 says): without any thread the domain is not
+  // 7. Before the rest of 6 (as PROTOCOL.md §6.2 says): without any thread the domain is not
   // running (or not countable), and "vCPU n has no thread" would send the guest looking for an
   // offline vCPU (tests/integration/session_test.cpp relies on this answer).
   const VcpuResolution resolution = threads();
@@ -83,7 +89,7 @@ StartDecision check_start(const protocol::Start& start,
                                                            domain.name +
                                                            "': " + resolution.problem};
   }
-  // 5, the part the threads answer: a vCPU that exists but has no thread (offline).
+  // 6, the part the threads answer: a vCPU that exists but has no thread (offline).
   VcpuSelection selection = select_vcpus(resolution.threads, start.vcpus);
   if (selection.missing) {
     return StartRefusal{ErrorCode::invalid_vcpu,
@@ -95,7 +101,7 @@ StartDecision check_start(const protocol::Start& start,
   const std::size_t columns = admitted.plan.size();
   const std::size_t vcpus = admitted.threads.size();
   const std::uint64_t counters = admitted.counters();
-  // 7, the budget of one request.
+  // 8, the budget of one request.
   if (counters > config.max_counters) {
     return StartRefusal{ErrorCode::too_many_events,
                         std::to_string(columns) + " columns on " + std::to_string(vcpus) +
@@ -103,7 +109,7 @@ StartDecision check_start(const protocol::Start& start,
                             " counters; this host allows " + std::to_string(config.max_counters) +
                             " per request (perfkvm-hostd --max-counters)"};
   }
-  // 8.
+  // 9.
   if (worst_sample_bytes(columns, vcpus, start.per_vcpu) > config.max_frame_bytes) {
     return StartRefusal{ErrorCode::too_many_events,
                         std::to_string(columns) + " columns for " + std::to_string(vcpus) +
@@ -111,8 +117,8 @@ StartDecision check_start(const protocol::Start& start,
                             std::to_string(config.max_frame_bytes) +
                             " bytes; count fewer events or vCPUs, or drop the per-vCPU breakdown"};
   }
-  // 7, the budget of all requests together: last (as PROTOCOL.md §6.2 says), because it is the
-  // one answer that says "try again later", and a start refused by 8 never fits.
+  // 8, the budget of all requests together: last (as PROTOCOL.md §6.2 says), because it is the
+  // one answer that says "try again later", and a start refused by 9 never fits.
   const CounterBudget& budget = *config.host_counters;
   if (!budget.can_take(counters)) {
     return StartRefusal{

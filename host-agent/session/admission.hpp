@@ -45,23 +45,24 @@ using ThreadLookup = std::function<VcpuResolution()>;
 
 // The §6.2 checks, in order, for a well-formed `start`:
 //   1 busy (`running_request`: the request this session is counting, if any), 2 max_events,
-//   3 unknown event, 4 interval, 5 vCPU index >= domain.vcpus, 6 no threads, then 5's
-//   "named vCPU without a thread", 7 per-request counters, 8 frame size, 7's host-wide budget.
+//   3 unknown event, 4 interval, 5 the domain's policy (domain.policy over the host's defaults),
+//   6 vCPU index >= domain.vcpus, 7 no threads, then 6's "named vCPU without a thread",
+//   8 per-request counters, 9 frame size, 8's host-wide budget.
 // Two answers differ from the spec's order, on purpose (see admission.cpp): a domain with no
 // threads at all is domain-unavailable even when the start names a vCPU, and the host-wide
 // budget, which other requests' ending can free, is checked after the frame size, which
-// nothing can change. `threads` is asked only once checks 1 to 5 pass: it scans /proc, and a
-// failing lookup must not hide an earlier error. What it throws is let through: rule 9, which
-// the caller answers with setup_failure.
+// nothing can change. `threads` is asked only once checks 1 to 6 pass: it scans /proc, and a
+// failing lookup must not hide an earlier error (nor a refusal cost a scan). What it throws is
+// let through: rule 10, which the caller answers with setup_failure.
 StartDecision check_start(const protocol::Start& start,
                           std::optional<std::uint64_t> running_request,
                           const DomainContext& domain, const SessionConfig& config,
                           const ThreadLookup& threads);
 
-// Rule 9: any other failure to set up (looking up the threads, opening the counters).
+// Rule 10: any other failure to set up (looking up the threads, opening the counters).
 StartRefusal setup_failure(std::string_view what);
 
-// Upper bound of a sample frame's size (rule 8): the spec's 67 bytes per cell, 48 per vCPU row
+// Upper bound of a sample frame's size (rule 9): the spec's 67 bytes per cell, 48 per vCPU row
 // and 400 for the rest.
 std::size_t worst_sample_bytes(std::size_t columns, std::size_t vcpus, bool per_vcpu);
 

@@ -12,7 +12,9 @@
 #include <stdexcept>
 
 #include "host-agent/counters/sampling_loop.hpp"
+#include "host-agent/policy/policy_checks.hpp"
 #include "host-agent/session/admission.hpp"
+#include "host-agent/session/session_policy.hpp"
 #include "perfkvm_config.hpp"
 #include "util/asio_nothrow.hpp"
 #include "util/log.hpp"
@@ -76,6 +78,7 @@ std::size_t ChannelConnection::open_counter_fds() const {
 
 asio::awaitable<void> ChannelConnection::run() {
   const auto self = shared_from_this();
+  domain_->channels.push_back(weak_from_this());
   log::info(label_ + ": channel connected");
   // Each loop catches what it throws: with Boost 1.81's ||, a branch ending in an exception
   // would not cancel the others, and the channel would hang half alive.
@@ -276,11 +279,21 @@ void ChannelConnection::on_message(const protocol::Hello& hello) {
                    std::to_string(hello.protocol_min) + " to " + std::to_string(hello.protocol_max));
     return refuse_connection();
   }
+  const EffectivePolicy policy = effective_policy(*domain_, config_);
+  if (auto refused = check_guest_requests(domain_->name, policy)) {
+    send_error(hello.nonce, std::nullopt, ErrorCode::not_permitted, *refused);
+    return refuse_connection();
+  }
   if (domain_->active_sessions >= config_.max_sessions) {
     send_error(hello.nonce, std::nullopt, ErrorCode::too_many_sessions,
                "domain '" + domain_->name + "' already has " +
                    std::to_string(domain_->active_sessions) +
                    " perfkvm session(s), the most this host allows (perfkvm-hostd --max-sessions)");
+    return refuse_connection();
+  }
+  // Transient, like the host's own limit above: the same code, the policy's words.
+  if (auto refused = check_session_count(domain_->active_sessions, domain_->name, policy)) {
+    send_error(hello.nonce, std::nullopt, ErrorCode::too_many_sessions, *refused);
     return refuse_connection();
   }
   session_ = GuestSession{hello.nonce, high};
@@ -297,8 +310,8 @@ void ChannelConnection::on_message(const protocol::Hello& hello) {
   welcome.domain_name = domain_->name;
   welcome.domain_uuid = domain_->uuid;
   welcome.vcpus = domain_->vcpus;
-  welcome.events = event_table_;
-  welcome.limits = config_.limits();
+  welcome.events = permitted_event_table(event_table_, policy);
+  welcome.limits = permitted_limits(policy, config_);
   send(welcome, Outbox::Kind::reply);
 }
 
@@ -325,7 +338,9 @@ void ChannelConnection::on_message(const protocol::Keepalive& keepalive) {
 
 void ChannelConnection::on_message(const protocol::ListEvents& list) {
   if (check_session(list.nonce, std::nullopt)) {
-    send(protocol::Events{list.nonce, event_table_}, Outbox::Kind::reply);
+    send(protocol::Events{list.nonce,
+                          permitted_event_table(event_table_, effective_policy(*domain_, config_))},
+         Outbox::Kind::reply);
   }
 }
 
@@ -386,6 +401,19 @@ void ChannelConnection::start_counting(const protocol::Start& start) {
     asio::co_spawn(socket_.get_executor(), sample_loop(request_),
                    log_exceptions(label_ + ": sampler"));
   }
+}
+
+void ChannelConnection::policy_changed() {
+  if (!request_) return;  // new starts are checked against the new policy anyway
+  const auto refused =
+      check_start_policy(request_->start(), domain_->name, effective_policy(*domain_, config_));
+  if (!refused) return;
+  log::info(label_ + ": request " + std::to_string(request_->id()) +
+            " ends: the domain's policy changed: " + *refused);
+  send_error(session_->nonce, request_->id(), ErrorCode::not_permitted,
+             "the policy changed: " + *refused + "; counting stopped (the report holds the "
+             "counts up to now)");
+  finish_request(protocol::EndReason::error);
 }
 
 void ChannelConnection::finish_request(protocol::EndReason reason) {

@@ -51,6 +51,10 @@ class ChannelConnection : public std::enable_shared_from_this<ChannelConnection>
   // Closes the socket: run() ends soon after (e.g. the domain stopped).
   void close();
 
+  // The domain's policy changed (session_policy.hpp's change_policy calls it): a running
+  // request the new policy does not allow ends with not-permitted and its report.
+  void policy_changed();
+
   bool has_session() const { return session_.has_value(); }
   bool counting() const { return request_ != nullptr; }
   std::size_t open_counter_fds() const;

@@ -18,7 +18,7 @@ std::uint64_t wall_clock_ns() {
 CountingRequest::CountingRequest(boost::asio::any_io_executor executor,
                                  const protocol::Start& start, Measurement measurement,
                                  CounterBudget::Share counters)
-    : id_(start.request_id),
+    : start_(start),
       interval_(start.interval_ms ? std::optional(std::chrono::milliseconds(*start.interval_ms))
                                   : std::nullopt),
       per_vcpu_(start.per_vcpu),
@@ -29,7 +29,7 @@ CountingRequest::CountingRequest(boost::asio::any_io_executor executor,
 protocol::Sample CountingRequest::sample(const std::string& nonce, MeasurementReading reading) {
   protocol::Sample sample;
   sample.nonce = nonce;
-  sample.request_id = id_;
+  sample.request_id = id();
   sample.seq = ++samples_taken_;
   sample.elapsed_ns = reading.elapsed_ns;
   sample.host_time_ns = wall_clock_ns();
@@ -44,7 +44,7 @@ protocol::Report CountingRequest::finish(const std::string& nonce, protocol::End
   budget_share_ = {};  // its counters are closed
   protocol::Report report;
   report.nonce = nonce;
-  report.request_id = id_;
+  report.request_id = id();
   report.reason = reason;
   report.duration_ns = reading.elapsed_ns;
   report.samples_dropped = samples_dropped_;

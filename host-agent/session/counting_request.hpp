@@ -23,7 +23,9 @@ class CountingRequest {
   CountingRequest(boost::asio::any_io_executor executor, const protocol::Start& start,
                   Measurement measurement, CounterBudget::Share counters);
 
-  std::uint64_t id() const { return id_; }
+  std::uint64_t id() const { return start_.request_id; }
+  // What the guest asked for: a policy change checks it again (session_policy.hpp).
+  const protocol::Start& start() const { return start_; }
   // None: no samples, only the report.
   const std::optional<std::chrono::milliseconds>& interval() const { return interval_; }
   Measurement& measurement() { return measurement_; }
@@ -42,7 +44,7 @@ class CountingRequest {
   void close();
 
  private:
-  std::uint64_t id_;
+  protocol::Start start_;
   std::optional<std::chrono::milliseconds> interval_;
   bool per_vcpu_;
   Measurement measurement_;

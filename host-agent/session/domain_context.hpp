@@ -5,11 +5,16 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
+#include <vector>
 
+#include "host-agent/policy/domain_policy.hpp"
 #include "host-agent/threads/vcpu_threads.hpp"
 
 namespace perfkvm::host {
+
+class ChannelConnection;
 
 struct DomainContext {
   std::string name;
@@ -18,6 +23,11 @@ struct DomainContext {
   // Finds the domain's vCPU threads now (vCPU hotplug: called at every start).
   std::function<VcpuResolution()> resolve_threads;
   std::uint32_t active_sessions = 0;  // over all of this domain's channels
+  // What the domain's metadata says (absent fields: the host's defaults). Changed only through
+  // change_policy (session_policy.hpp), which tells the channels below.
+  DomainPolicy policy;
+  // The channels serving the domain now: each adds itself when it starts serving.
+  std::vector<std::weak_ptr<ChannelConnection>> channels;
 };
 
 }  // namespace perfkvm::host

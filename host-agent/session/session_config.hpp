@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "host-agent/policy/effective_policy.hpp"
 #include "host-agent/session/counter_budget.hpp"
 #include "host-agent/session/session_stats.hpp"
 #include "protocol/frame.hpp"
@@ -31,11 +32,18 @@ struct SessionConfig {
   std::uint32_t max_starts_per_second = 20;  // per channel; faster starts wait
   std::size_t max_queued_samples = 8;       // samples waiting for a slow guest; more are dropped
   std::size_t max_queued_replies = 64;      // other frames waiting; more are dropped and logged
+  // The host's defaults for a domain whose policy does not state a field (--default-policy,
+  // --default-events, --default-export); min_interval_ms, max_events and max_sessions above
+  // are the limits no policy goes beyond.
+  DomainPolicy policy_defaults;
 
   protocol::Limits limits() const {
     return {min_interval_ms, max_events, max_sessions, max_frame_bytes, lease_ms};
   }
   std::chrono::milliseconds lease() const { return std::chrono::milliseconds(lease_ms); }
+  HostPolicyDefaults policy_host() const {
+    return {{min_interval_ms, max_events, max_sessions}, policy_defaults};
+  }
 };
 
 }  // namespace perfkvm::host

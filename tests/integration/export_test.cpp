@@ -21,6 +21,7 @@
 #include "host-agent/counters/column_plan.hpp"
 #include "host-agent/export/export_routes.hpp"
 #include "host-agent/export/fleet_export.hpp"
+#include "host-agent/hostd/export_policy.hpp"
 #include "host-agent/http/http_server.hpp"
 #include "http/certificates.hpp"
 #include "http/http_client.hpp"
@@ -46,7 +47,7 @@ struct ExportingHost {
                     return health;
                   });
     h.registry.on_running = [this](const DomainRegistry::Entry& entry) {
-      fleet->domain_running(entry.info, entry.context->resolve_threads);
+      export_if_permitted(*fleet, entry, h.config);
     };
     h.registry.on_stopped = [this](const DomainContext& domain) { fleet->domain_stopped(domain.uuid); };
     http::ServerLimits limits;
@@ -140,6 +141,40 @@ TEST_CASE("hostd's export counts a domain from when it starts; a scrape shows it
   const std::string after = host.scrape();
   CHECK(after.find("domain=\"exported\"") == std::string::npos);
   CHECK(after.find("perfkvm_hostd_domains_running 1") != std::string::npos);
+}
+
+TEST_CASE("hostd's export follows the domain's policy: export='no' has no series, switched on "
+          "it is counted, switched off again its series end") {
+  ExportingHost host;
+  DefaultDriverDomains domains;
+  const std::string uuid = "2d0c4a1e-55aa-4c3b-9e61-7f0000000e03";
+  ChannelSocketServer qemu_socket(temp_dir() / "private.sock");
+  FakeQemuProcess qemu("private", uuid);
+  const std::string policy =
+      "<metadata><perfkvm:policy xmlns:perfkvm='https://perfkvm.org/xmlns/policy/1' "
+      "export='no'/></metadata>";
+  std::string xml = domain_xml("private", uuid, temp_dir() / "private.sock");
+  xml.insert(xml.find("<vcpu>"), policy);
+  auto domain = domains.create(xml, uuid);
+  REQUIRE(run_until(host.h.io, [&] { return host.h.registry.find(uuid) != nullptr; }, 3000ms));
+  host.h.io.run_for(100ms);
+  CHECK(host.fleet->domain_count() == 1);  // the driver's own "test" domain only
+  CHECK(host.scrape().find("domain=\"private\"") == std::string::npos);
+
+  const auto set_export = [&](const char* value) {
+    const std::string element = std::string("<policy export='") + value + "'/>";
+    REQUIRE_MESSAGE(virDomainSetMetadata(domain.get(), VIR_DOMAIN_METADATA_ELEMENT,
+                                         element.c_str(), "perfkvm",
+                                         "https://perfkvm.org/xmlns/policy/1",
+                                         VIR_DOMAIN_AFFECT_LIVE) == 0,
+                    libvirt_error());
+  };
+  set_export("yes");
+  REQUIRE(run_until(host.h.io, [&] { return host.fleet->domain_count() == 2; }, 3000ms));
+  CHECK(sample_value(host.scrape(), clock_series("private", uuid, 1)));
+  set_export("no");
+  REQUIRE(run_until(host.h.io, [&] { return host.fleet->domain_count() == 1; }, 3000ms));
+  CHECK(host.scrape().find("domain=\"private\"") == std::string::npos);
 }
 
 TEST_CASE("hostd's export over mutual TLS: a client with a certificate the CA signed scrapes, one "

@@ -642,3 +642,67 @@ TEST_CASE("perfkvm-host stat -i prints each interval's counts; --vcpu counts onl
   CHECK_THROWS_WITH_AS(run_stat(connection.get(), "org.perfkvm.0", paths, options, out),
                        "domain 'web1' has no vCPU 5 (it has 2 vCPU threads)", std::runtime_error);
 }
+
+TEST_CASE("hostd follows a domain's perfkvm policy live: set, changed, broken (denied) and "
+          "removed through libvirt's metadata API, each applied to the guest's session") {
+  MonitoredRegistry h;
+  h.monitor.start();
+  h.io.run_for(200ms);
+  REQUIRE(h.monitor.connected());
+  DefaultDriverDomains domains;
+  const std::string uuid = "2d0c4a1e-55aa-4c3b-9e61-7f00000000c1";
+  const auto channel = temp_dir() / "policy.sock";
+  ChannelSocketServer qemu_socket(channel);
+  FakeQemuProcess qemu("policy-live", uuid);
+  DomainPtr domain = domains.create(domain_xml("policy-live", uuid, channel), uuid);
+  TestGuest guest(h.io, qemu_socket.accept(h.io));
+  const auto* entry = h.registry.find(uuid);
+  REQUIRE(entry != nullptr);
+  CHECK(entry->context->policy == DomainPolicy{});
+
+  const auto set_metadata = [&](const char* xml) {
+    REQUIRE_MESSAGE(virDomainSetMetadata(domain.get(), VIR_DOMAIN_METADATA_ELEMENT, xml,
+                                         xml ? "perfkvm" : nullptr,
+                                         "https://perfkvm.org/xmlns/policy/1",
+                                         VIR_DOMAIN_AFFECT_LIVE) == 0,
+                    libvirt_error());
+  };
+  const auto policy_is = [&](auto check) {
+    return run_until(h.io, [&] { return check(h.registry.find(uuid)->context->policy); }, 3000ms);
+  };
+
+  // A running request that the new policy forbids ends at once.
+  guest.send(protocol::Hello{kNonce, 1, 1, "perfkvm", "test"});
+  guest.receive_until<protocol::Welcome>();
+  protocol::Start start;
+  start.nonce = kNonce;
+  start.request_id = 1;
+  start.events = {"task-clock", "context-switches"};
+  guest.send(start);
+  guest.receive_until<protocol::Started>();
+  set_metadata("<policy max-sessions='2'><events><event name='task-clock'/></events></policy>");
+  CHECK(policy_is([](const DomainPolicy& p) { return p.max_sessions == 2u; }));
+  const auto ended = guest.receive_until<protocol::Error>();
+  CHECK(ended.code == protocol::ErrorCode::not_permitted);
+  CHECK(ended.message.find("policy rule 'events' does not allow event 'context-switches'") !=
+        std::string::npos);
+  CHECK(guest.receive_until<protocol::Report>().reason == protocol::EndReason::error);
+
+  // An element hostd cannot read denies the guest's requests (and says why in the log).
+  set_metadata("<policy max-sessions='lots'/>");
+  CHECK(policy_is([](const DomainPolicy& p) { return p.guest_requests == GuestRequests::deny; }));
+  CHECK(h.registry.find(uuid)->policy.problem.find("max-sessions") != std::string::npos);
+  start.request_id = 2;
+  start.events = {"task-clock"};
+  guest.send(start);
+  CHECK(guest.receive_until<protocol::Error>().message.find("'guest-requests' is deny") !=
+        std::string::npos);
+
+  // Removed: the host's defaults again, and the guest counts.
+  set_metadata(nullptr);
+  CHECK(policy_is([](const DomainPolicy& p) { return p == DomainPolicy{}; }));
+  CHECK(h.registry.find(uuid)->policy.problem.empty());
+  start.request_id = 3;
+  guest.send(start);
+  CHECK(guest.receive_until<protocol::Started>().request_id == 3);
+}

@@ -14,6 +14,7 @@
 #include "fake_vcpus.hpp"
 #include "host-agent/session/channel_connection.hpp"
 #include "host-agent/session/event_table.hpp"
+#include "host-agent/session/session_policy.hpp"
 #include "test_guest.hpp"
 #include "tests/common/host_pmu.hpp"
 
@@ -1000,4 +1001,144 @@ TEST_CASE("a sampler that throws ends its request with reason error; nothing lea
   CHECK(other_samples.size() >= 5);
   CHECK(h.config.host_counters->in_use() == 0);
   CHECK(process_fds() == fds_before);
+}
+
+// ---- the domain's policy (PROTOCOL.md §6.6) ---------------------------------------------------
+
+TEST_CASE("session policy: a domain whose guest requests are denied gets not-permitted at hello") {
+  Harness h;
+  auto context = h.domain("locked");
+  context->policy.guest_requests = GuestRequests::deny;
+  auto [connection, guest] = h.connect(context);
+  guest->send(hello());
+  CHECK(expect_error(*guest, ErrorCode::not_permitted).message ==
+        "domain 'locked': policy rule 'guest-requests' is deny: the guest may not count this "
+        "domain's vCPUs");
+  CHECK_FALSE(connection->has_session());
+  guest->send(start(1, {"task-clock"}));  // no session was opened
+  expect_error(*guest, ErrorCode::no_session);
+
+  // The host's default denies, the domain allows: the domain's word wins.
+  h.config.policy_defaults.guest_requests = GuestRequests::deny;
+  auto open = h.domain("open");
+  open->policy.guest_requests = GuestRequests::allow;
+  auto [other, other_guest] = h.connect(open);
+  other_guest->send(hello());
+  CHECK(other_guest->receive_until<Welcome>().domain_name == "open");
+}
+
+TEST_CASE("session policy: welcome and events mark forbidden events not-permitted and carry the "
+          "domain's limits; a forbidden start names the rule") {
+  Harness h;
+  auto context = h.domain("web1");
+  context->policy.events = parse_event_list("software");
+  context->policy.min_interval_ms = 100;
+  context->policy.max_events = 3;
+  auto [connection, guest] = h.connect(context);
+  guest->send(hello());
+  const auto welcome = guest->receive_until<Welcome>();
+  CHECK(welcome.limits.min_interval_ms == 100);
+  CHECK(welcome.limits.max_events == 3);
+  CHECK(welcome.limits.max_sessions == h.config.max_sessions);  // the domain says nothing
+  const bool pmu = test::host_pmu().event("instructions").opens;
+  const std::string branch = pmu ? "counted, so not-permitted here"
+                                 : "not supported, whatever the policy";
+  MESSAGE("instructions on this host: " << branch);
+  for (const auto& event : welcome.events) {
+    const auto* info = find_event(event.name);
+    REQUIRE(info != nullptr);
+    if (info->kind == EventKind::software) {
+      CHECK(event.status != Availability::not_permitted);
+    } else if (event.name == "instructions") {
+      CHECK(event.status == (pmu ? Availability::not_permitted : Availability::not_supported));
+      if (pmu) CHECK(event.reason == "this domain's policy (rule 'events') allows: software");
+    }
+  }
+  guest->send(ListEvents{kNonce});
+  CHECK(guest->receive_until<Events>().events == welcome.events);
+
+  guest->send(start(1, {"task-clock", "instructions"}, 200));
+  CHECK(expect_error(*guest, ErrorCode::not_permitted).message ==
+        "domain 'web1': policy rule 'events' does not allow event 'instructions' (allowed: "
+        "software)");
+  guest->send(start(2, {"task-clock"}, 50));
+  CHECK(expect_error(*guest, ErrorCode::not_permitted).message.find("'min-interval-ms'") !=
+        std::string::npos);
+  guest->send(start(3, {"task-clock"}, 5));  // below the host's own minimum: its own code
+  expect_error(*guest, ErrorCode::interval_too_short);
+  guest->send(start(4, {"task-clock", "cs", "faults", "migrations"}));
+  CHECK(expect_error(*guest, ErrorCode::not_permitted).message.find("'max-events'") !=
+        std::string::npos);
+  guest->send(start(5, {"task-clock"}, 100));
+  CHECK(guest->receive_until<Started>().request_id == 5);
+  CHECK(h.config.stats->requests_started == 1);  // the refusals opened nothing
+}
+
+TEST_CASE("session policy: max-sessions narrower than the host's is too-many-sessions naming the rule") {
+  Harness h;
+  auto context = h.domain("web1");
+  context->policy.max_sessions = 1;
+  auto [first, guest1] = h.connect(context);
+  auto [second, guest2] = h.connect(context);
+  guest1->send(hello());
+  guest1->receive_until<Welcome>();
+  guest2->send(hello(kOtherNonce));
+  CHECK(expect_error(*guest2, ErrorCode::too_many_sessions).message ==
+        "domain 'web1': policy rule 'max-sessions' allows 1 sessions at once, and 1 are open");
+}
+
+TEST_CASE("session policy: a change ends the running request it forbids with not-permitted and a "
+          "report; another domain's session goes on; the next start sees the new policy") {
+  Harness h;
+  h.config.lease_ms = 5000;
+  auto web = h.domain("web1");
+  auto db = h.domain("db1");
+  auto [connection, guest] = h.connect(web);
+  auto [other, other_guest] = h.connect(db);
+  guest->send(hello());
+  guest->receive_until<Welcome>();
+  other_guest->send(hello(kOtherNonce));
+  other_guest->receive_until<Welcome>();
+  guest->send(start(1, {"task-clock", "context-switches"}, 20));
+  guest->receive_until<Started>();
+  auto other_start = start(1, {"task-clock"}, 20);
+  other_start.nonce = kOtherNonce;
+  other_guest->send(other_start);
+  other_guest->receive_until<Started>();
+  h.io.run_for(100ms);
+
+  // A change that still allows the request changes nothing.
+  DomainPolicy looser;
+  looser.max_sessions = 2;
+  change_policy(*web, looser);
+  CHECK(connection->counting());
+
+  DomainPolicy stricter;
+  stricter.events = parse_event_list("task-clock");
+  change_policy(*web, stricter);
+  std::vector<Sample> samples;
+  const auto ended = guest->receive_until<Error>(&samples);
+  CHECK(ended.code == ErrorCode::not_permitted);
+  CHECK(ended.request_id == std::optional<std::uint64_t>(1));
+  CHECK(ended.message ==
+        "the policy changed: domain 'web1': policy rule 'events' does not allow event "
+        "'context-switches' (allowed: task-clock); counting stopped (the report holds the "
+        "counts up to now)");
+  const auto report = guest->receive_until<Report>(&samples);
+  CHECK(report.reason == EndReason::error);
+  CHECK(counted(report.totals[0]).value > 0);  // the counts up to the change are kept
+  CHECK_FALSE(connection->counting());
+  CHECK(connection->has_session());  // the session stays: new starts meet the new policy
+  CHECK(other->counting());
+
+  guest->send(start(2, {"context-switches"}));
+  expect_error(*guest, ErrorCode::not_permitted);
+  guest->send(start(3, {"task-clock"}));
+  guest->receive_until<Started>();
+  std::vector<Sample> other_samples;
+  h.io.run_for(100ms);
+  other_guest->send(Stop{kOtherNonce, 1});
+  const auto other_report = other_guest->receive_until<Report>(&other_samples);
+  CHECK(other_report.reason == EndReason::stopped);
+  CHECK(other_samples.size() >= 5);  // sampled throughout, at 20 ms, over 200 ms or more
 }

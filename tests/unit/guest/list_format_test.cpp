@@ -19,6 +19,8 @@ TEST_CASE("perfkvm list prints events as perf list does, with the host's verdict
       {"instructions", protocol::EventKind::hardware, protocol::Availability::supported, ""},
       {"context-switches", protocol::EventKind::software, protocol::Availability::supported, ""},
       {"bad\nname", protocol::EventKind::software, protocol::Availability::not_supported, ""},
+      {"page-faults", protocol::EventKind::software, protocol::Availability::not_permitted,
+       "this domain's policy (rule 'events') allows: instructions"},
   };
   CHECK(format_event_list(events, welcome) ==
         "Events perfkvm-hostd counts for VM 'web1' (4 vCPUs), to be used in -e:\n"
@@ -27,7 +29,9 @@ TEST_CASE("perfkvm list prints events as perf list does, with the host's verdict
         "(no hardware PMU on this host (ENOENT))\n"
         "  instructions                                       [Hardware event]\n"
         "  context-switches OR cs                             [Software event]\n"
-        "  bad\\x0aname                                        [Software event] <not supported>\n");
+        "  bad\\x0aname                                        [Software event] <not supported>\n"
+        "  page-faults OR faults                              [Software event] <not permitted> "
+        "(this domain's policy (rule 'events') allows: instructions)\n");
 }
 
 TEST_CASE("the report header names the VM and the vCPUs counted") {

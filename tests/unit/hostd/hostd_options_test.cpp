@@ -291,6 +291,72 @@ TEST_CASE("privilege check: root without its capabilities is told what is missin
   CHECK(with.problems.empty());
 }
 
+TEST_CASE("hostd default policy: allow, every event, exported; --default-* set each field") {
+  CHECK(parse({}).session.policy_defaults == DomainPolicy{});
+  const auto options = parse({"--default-policy", "deny", "--default-events",
+                              "software,instructions", "--default-export", "no"});
+  DomainPolicy expected;
+  expected.guest_requests = GuestRequests::deny;
+  expected.events = parse_event_list("software,instructions");
+  expected.export_counted = false;
+  CHECK(options.session.policy_defaults == expected);
+  CHECK_THROWS_AS(parse({"--default-policy", "maybe"}), CLI::ValidationError);
+  CHECK_THROWS_WITH_AS(parse({"--default-events", "software,cycels"}),
+                       doctest::Contains("'cycels' is neither an event nor a class"),
+                       CLI::ValidationError);
+}
+
+TEST_CASE("hostd --config FILE: options from the file, the command line over them, no typos") {
+  const std::string path =
+      "/tmp/perfkvm-hostd-options-config-" + std::to_string(::getpid()) + ".conf";
+  std::ofstream(path) << "# the host's defaults\n"
+                         "default-policy = \"deny\"\n"
+                         "max-sessions = 2\n"
+                         "min-interval = 50\n"
+                         "metrics-listen = \"127.0.0.1:9477\"\n";
+  const auto options = parse({"--config", path, "--min-interval", "20"});
+  CHECK(options.session.policy_defaults.guest_requests == GuestRequests::deny);
+  CHECK(options.session.max_sessions == 2);
+  CHECK(options.session.min_interval_ms == 20);  // the command line wins
+  CHECK(options.metrics.listen == "127.0.0.1:9477");
+  std::ofstream(path) << "max-sesions = 2\n";
+  CHECK_THROWS_AS(parse({"--config", path}), CLI::ConfigError);
+  std::ofstream(path) << "max-sessions = 0\n";
+  CHECK_THROWS_AS(parse({"--config", path}), CLI::ValidationError);
+  std::remove(path.c_str());
+  CHECK_THROWS_AS(parse({"--config", path}), CLI::ValidationError);  // no such file
+}
+
+TEST_CASE("the shipped hostd.conf parses as it is, and with every example line switched on") {
+  const std::string shipped = std::string(PERFKVM_TEST_DATA_DIR) + "/../../host-agent/hostd.conf";
+  std::ifstream in(shipped);
+  REQUIRE_MESSAGE(in, "cannot read " << shipped);
+  const auto as_shipped = parse({"--config", shipped});
+  CHECK(as_shipped.session.policy_defaults == DomainPolicy{});
+  CHECK(as_shipped.session.max_sessions == 4);
+  // "# name = value" lines become settings, except the TLS files, which must exist.
+  const std::string path =
+      "/tmp/perfkvm-hostd-options-examples-" + std::to_string(::getpid()) + ".conf";
+  std::ofstream out(path);
+  int switched_on = 0;
+  for (std::string line; std::getline(in, line);) {
+    const bool example = line.rfind("# ", 0) == 0 && line.find(" = ") != std::string::npos &&
+                         line.find(' ', 2) == line.find(" = ");
+    if (example && line.find("tls") == std::string::npos && line.find("-ca") == std::string::npos) {
+      line.erase(0, 2);
+      ++switched_on;
+    }
+    out << line << "\n";
+  }
+  out.close();
+  CHECK(switched_on >= 12);
+  const auto examples = parse({"--config", path});
+  CHECK(examples.session.policy_defaults.guest_requests == GuestRequests::allow);
+  CHECK(examples.session.policy_defaults.events == parse_event_list("software,instructions"));
+  CHECK(examples.metrics.min_read_interval == std::chrono::milliseconds(1000));
+  std::remove(path.c_str());
+}
+
 TEST_CASE("hostd metrics options: off by default; 1 s minimum read interval") {
   const auto options = parse({});
   CHECK_FALSE(options.metrics.enabled());

@@ -114,3 +114,29 @@ TEST_CASE("parse_policy_xml quotes untrusted values bounded and without control 
                            .c_str(),
                        PolicyXmlError);
 }
+
+TEST_CASE("parse_domain_policy finds the element in a domain's <metadata> by its namespace") {
+  const std::string with_policy =
+      "<domain type='kvm'><name>web</name><metadata>"
+      "<app:policy xmlns:app='https://example.com/app/1' guest-requests='deny'/>"
+      "<perfkvm:policy xmlns:perfkvm='https://perfkvm.org/xmlns/policy/1' max-sessions='2'>"
+      "<perfkvm:events><perfkvm:class name='software'/></perfkvm:events>"
+      "</perfkvm:policy></metadata><vcpu>2</vcpu></domain>";
+  const auto policy = parse_domain_policy(with_policy);
+  REQUIRE(policy);
+  DomainPolicy expected;
+  expected.max_sessions = 2;
+  expected.events = EventAllowList{{EventKind::software}, {}};
+  CHECK(*policy == expected);  // another application's <policy> is not ours
+
+  CHECK_FALSE(parse_domain_policy("<domain><name>web</name></domain>"));
+  CHECK_FALSE(parse_domain_policy(
+      "<domain><metadata><app:x xmlns:app='https://example.com/app/1'/></metadata></domain>"));
+  // Unqualified, it is not in a namespace libvirt would have written: not ours either.
+  CHECK_FALSE(parse_domain_policy("<domain><metadata><policy max-sessions='2'/></metadata></domain>"));
+  CHECK_THROWS_WITH_AS(
+      parse_domain_policy("<domain><metadata><perfkvm:policy "
+                          "xmlns:perfkvm='https://perfkvm.org/xmlns/policy/1' "
+                          "max-sessions='lots'/></metadata></domain>"),
+      doctest::Contains("max-sessions"), PolicyXmlError);
+}

@@ -45,6 +45,7 @@ std::vector<Message> one_of_each() {
       ListEvents{kNonce},
       Events{kNonce, {{"dummy", EventKind::software, Availability::supported, ""}}},
       Error{kNonce, 42, ErrorCode::interval_too_short, "interval 5 ms is below the minimum of 10 ms"},
+      Error{kNonce, 42, ErrorCode::not_permitted, "domain 'web': policy rule 'events' ..."},
       Error{"", std::nullopt, ErrorCode::invalid_json, "payload is not valid JSON"},
   };
 }
@@ -148,6 +149,32 @@ TEST_CASE("a malformed error message is recognisable as an error, so nobody answ
         R"(error.code: expected one of "invalid-json", "invalid-message", "unknown-type", )"
         R"("unsupported-version", "no-session", "busy", "unknown-event", "too-many-events", )"
         R"("interval-too-short", "invalid-vcpu", "unknown-request", "too-many-sessions", )"
-        R"("domain-unavailable", "unknown-peer", "lease-expired", "session-replaced" or )"
-        R"("internal", got number 7)");
+        R"("domain-unavailable", "unknown-peer", "lease-expired", "session-replaced", )"
+        R"("not-permitted" or "internal", got number 7)");
+}
+
+TEST_CASE("codes and event statuses a later host may add are still understood (PROTOCOL.md §7)") {
+  const auto error = parse_message(
+      R"({"type":"error","nonce":"00112233aabbccdd","code":"over-quota","message":"try later"})");
+  REQUIRE(std::holds_alternative<Message>(error));
+  const auto& read = std::get<Error>(std::get<Message>(error));
+  CHECK(read.code == ErrorCode::internal);
+  CHECK(read.message == "[over-quota] try later");
+  // A known code keeps its message as sent.
+  const auto known = parse_message(
+      R"({"type":"error","nonce":"00112233aabbccdd","code":"internal","message":"x"})");
+  CHECK(std::get<Error>(std::get<Message>(known)).message == "x");
+
+  const auto events = parse_message(
+      R"({"type":"events","nonce":"00112233aabbccdd","events":[)"
+      R"({"name":"task-clock","kind":"software","status":"quarantined","reason":"r"}]})");
+  REQUIRE(std::holds_alternative<Message>(events));
+  const auto& statuses = std::get<Events>(std::get<Message>(events)).events;
+  REQUIRE(statuses.size() == 1);
+  CHECK(statuses[0].status == Availability::not_supported);
+  CHECK(statuses[0].reason == "r");
+  // A status that is not a string is still malformed.
+  CHECK(error_of(parse_message(
+      R"({"type":"events","nonce":"00112233aabbccdd","events":[)"
+      R"({"name":"task-clock","kind":"software","status":3}]})")));
 }

@@ -123,19 +123,51 @@ TEST_CASE("admission rule 4: an interval below min_interval_ms, before the vCPUs
   admitted(a.check(s));
 }
 
-TEST_CASE("admission rule 5: a vCPU index beyond the domain, or a vCPU without a thread") {
+TEST_CASE("admission rule 5: the domain's policy, after the host's own limits, before the vCPUs "
+          "and without a thread lookup") {
+  Admission a;
+  a.domain.policy.events = parse_event_list("software");
+  a.domain.policy.min_interval_ms = 100;
+  auto s = start({"task-clock", "instructions"});
+  CHECK(refused(a.check(s)) ==
+        StartRefusal{ErrorCode::not_permitted,
+                     "domain 'web1': policy rule 'events' does not allow event 'instructions' "
+                     "(allowed: software)"});
+  // The host's limits keep their codes (rules 2 and 4); the policy only narrows them.
+  s.interval_ms = 5;
+  CHECK(refused(a.check(s)).code == ErrorCode::interval_too_short);
+  s.events = {"task-clock"};
+  s.interval_ms = 50;  // above the host's 10 ms, below the domain's 100 ms
+  CHECK(refused(a.check(s)).code == ErrorCode::not_permitted);
+  s.vcpus = std::vector<std::uint32_t>{7};  // rule 6 comes after
+  CHECK(refused(a.check(s)).message.find("'min-interval-ms'") != std::string::npos);
+  CHECK(a.lookups == 0);
+  s.vcpus.reset();
+  s.interval_ms = 100;
+  admitted(a.check(s));
+  // The host's defaults apply where the domain says nothing: a host that denies by default.
+  a.domain.policy = {};
+  a.config.policy_defaults.guest_requests = GuestRequests::deny;
+  CHECK(refused(a.check(s)).message ==
+        "domain 'web1': policy rule 'guest-requests' is deny: the guest may not count this "
+        "domain's vCPUs");
+  a.domain.policy.guest_requests = GuestRequests::allow;  // the domain's word wins
+  admitted(a.check(s));
+}
+
+TEST_CASE("admission rule 6: a vCPU index beyond the domain, or a vCPU without a thread") {
   Admission a;
   auto s = start({"task-clock"});
   s.vcpus = std::vector<std::uint32_t>{0, 7};
   CHECK(refused(a.check(s)) ==
         StartRefusal{ErrorCode::invalid_vcpu,
                      "vCPU 7 does not exist: domain 'web1' has 2 vCPUs (0 to 1)"});
-  // Known from the domain's XML: answered before the threads are looked up (rule 6).
+  // Known from the domain's XML: answered before the threads are looked up (rule 7).
   a.resolution.threads.clear();
   CHECK(refused(a.check(s)).code == ErrorCode::invalid_vcpu);
   CHECK(a.lookups == 0);
 
-  // vCPU 1 of 3 is offline: naming it is invalid-vcpu, before the counter budget (rule 7).
+  // vCPU 1 of 3 is offline: naming it is invalid-vcpu, before the counter budget (rule 8).
   a.domain.vcpus = 3;
   a.resolution.threads = {{0, 101}, {2, 103}};
   a.config.max_counters = 1;
@@ -147,18 +179,18 @@ TEST_CASE("admission rule 5: a vCPU index beyond the domain, or a vCPU without a
   CHECK(admitted(a.check(s)).threads == std::vector<VcpuThread>{{2, 103}});
 }
 
-TEST_CASE("admission rule 6: no vCPU threads is domain-unavailable, even for a named vCPU") {
+TEST_CASE("admission rule 7: no vCPU threads is domain-unavailable, even for a named vCPU") {
   Admission a;
   a.resolution.threads.clear();
   a.resolution.source.clear();
   a.resolution.problem = "no QEMU process of domain 'web1' (not running?)";
-  a.config.max_counters = 0;  // rule 7 would refuse anything
+  a.config.max_counters = 0;  // rule 8 would refuse anything
   const std::string message =
       "cannot find the vCPU threads of domain 'web1': no QEMU process of domain 'web1' (not "
       "running?)";
   CHECK(refused(a.check(start({"task-clock"}))) ==
         StartRefusal{ErrorCode::domain_unavailable, message});
-  // Not the spec's order (rule 5 first), on purpose: with no threads at all the domain is not
+  // Not the spec's order (rule 6 first), on purpose: with no threads at all the domain is not
   // running, whichever vCPU the start names.
   auto named = start({"task-clock"});
   named.vcpus = std::vector<std::uint32_t>{0};
@@ -166,7 +198,7 @@ TEST_CASE("admission rule 6: no vCPU threads is domain-unavailable, even for a n
   CHECK(a.lookups == 2);  // looked up at every start: vCPUs come and go
 }
 
-TEST_CASE("admission rule 7: columns x counted vCPUs over the per-request or host-wide budget") {
+TEST_CASE("admission rule 8: columns x counted vCPUs over the per-request or host-wide budget") {
   Admission a;
   a.config.max_counters = 4;
   CHECK(refused(a.check(start({"task-clock", "cs", "faults"}))) ==
@@ -181,7 +213,7 @@ TEST_CASE("admission rule 7: columns x counted vCPUs over the per-request or hos
   auto one_vcpu = start({"task-clock", "cs", "faults"});
   one_vcpu.vcpus = std::vector<std::uint32_t>{1};
   CHECK(admitted(a.check(one_vcpu)).counters() == 3);
-  // Before the frame limit (rule 8).
+  // Before the frame limit (rule 9).
   a.config.max_frame_bytes = 1;
   CHECK(refused(a.check(start({"task-clock", "cs", "faults"}))).message.rfind("3 columns on", 0) ==
         0);
@@ -199,7 +231,7 @@ TEST_CASE("admission rule 7: columns x counted vCPUs over the per-request or hos
   CHECK(host.config.host_counters->in_use() == 6);  // admission takes nothing
 }
 
-TEST_CASE("admission rule 8: a sample that could exceed max_frame_bytes, before the host-wide "
+TEST_CASE("admission rule 9: a sample that could exceed max_frame_bytes, before the host-wide "
           "budget") {
   Admission a;
   // One column on two vCPUs with per-vCPU rows: 400 + 67 + 2 x (48 + 67) = 697 bytes.
@@ -212,7 +244,7 @@ TEST_CASE("admission rule 8: a sample that could exceed max_frame_bytes, before 
         StartRefusal{ErrorCode::too_many_events,
                      "1 columns for 2 vCPUs would not fit in this host's maximum frame of 696 "
                      "bytes; count fewer events or vCPUs, or drop the per-vCPU breakdown"});
-  // Not the spec's order (the host-wide budget is rule 7), on purpose: a start this refuses can
+  // Not the spec's order (the host-wide budget is rule 8), on purpose: a start this refuses can
   // never fit, so it is not told to try again later.
   a.config.host_counters = std::make_shared<CounterBudget>(0);
   CHECK(refused(a.check(s)).message.rfind("1 columns for 2 vCPUs would not fit", 0) == 0);
@@ -224,7 +256,7 @@ TEST_CASE("admission rule 8: a sample that could exceed max_frame_bytes, before 
   admitted(a.check(s));
 }
 
-TEST_CASE("admission rule 9: any other failure to set up is internal") {
+TEST_CASE("admission rule 10: any other failure to set up is internal") {
   Admission a;
   const auto failing = [] () -> VcpuResolution {
     throw std::runtime_error("libvirt: connection reset by peer");
