@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/count_options.hpp"
+#include "host-agent/admin/policy_command_line.hpp"
 #include "host-agent/domains/domain_xml.hpp"
 #include "perfkvm_config.hpp"
 
@@ -87,6 +88,9 @@ HostInvocation parse_host_arguments(const std::vector<std::string>& args) {
   XmlCommand xml_command;
   add_xml(app, xml_command);
 
+  PolicyCommand policy_command;
+  add_policy_command(app, policy_command);
+
   if (auto text = cli::parse_command_line(app, args)) return *text;
 
   if (app.got_subcommand("list")) {
@@ -95,6 +99,9 @@ HostInvocation parse_host_arguments(const std::vector<std::string>& args) {
     static_cast<cli::CountOptions&>(stat) = counting.finish();
     if (duration > 0) stat.duration_s = duration;
     line.command = std::move(stat);
+  } else if (app.got_subcommand("policy")) {
+    check_policy_command(policy_command);
+    line.command = std::move(policy_command);
   } else {
     xml_command.channel_name = line.channel_name;
     line.command = std::move(xml_command);

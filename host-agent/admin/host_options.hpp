@@ -1,6 +1,7 @@
 // perfkvm-host's command line (CLI11): the global options (-c URI, --channel-name NAME),
 // which may come before or after the subcommand as with virsh, and the subcommands list,
-// stat and xml. stat's counting and output options are perfkvm's (cli/count_options.hpp).
+// stat, xml and policy (policy_command_line.hpp). stat's counting and output options are
+// perfkvm's (cli/count_options.hpp).
 // Parsing only: nothing here touches libvirt.
 #pragma once
 
@@ -9,6 +10,7 @@
 #include <vector>
 
 #include "cli/usage.hpp"
+#include "host-agent/admin/policy_command.hpp"
 #include "host-agent/admin/stat_command.hpp"
 #include "host-agent/admin/xml_command.hpp"
 
@@ -23,7 +25,7 @@ struct ListCommand {
 struct HostCommandLine {
   std::string uri = kDefaultLibvirtUri;  // -c, --connect
   std::string channel_name;              // --channel-name; also in XmlCommand
-  std::variant<ListCommand, StatOptions, XmlCommand> command;
+  std::variant<ListCommand, StatOptions, XmlCommand, PolicyCommand> command;
 };
 
 using HostInvocation = std::variant<HostCommandLine, cli::ShowText>;

@@ -1,6 +1,7 @@
 // perfkvm-host: the administrator's side of perfkvm. `list` shows every domain with its
 // perfkvm channel, vsock CID and vCPU threads; `stat` counts a domain's vCPUs from the host;
-// `xml` gives a domain its perfkvm channel (or vsock), takes it away, or shows it.
+// `xml` gives a domain its perfkvm channel (or vsock), takes it away, or shows it; `policy`
+// shows, sets or clears a domain's perfkvm policy (its libvirt metadata).
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -15,13 +16,18 @@ namespace {
 using namespace perfkvm;
 using namespace perfkvm::host;
 
-ConnectPtr open_readonly(const std::string& uri) {
-  ConnectPtr connection(virConnectOpenReadOnly(uri.c_str()));
+// Read-only where the command only looks: it then works for users libvirt lets look (and
+// cannot change a domain by mistake).
+ConnectPtr open_connection(const std::string& uri, bool changes) {
+  ConnectPtr connection(changes ? virConnectOpen(uri.c_str())
+                                : virConnectOpenReadOnly(uri.c_str()));
   if (!connection) {
     throw std::runtime_error("cannot connect to libvirt at " + uri + ": " + libvirt_error());
   }
   return connection;
 }
+
+ConnectPtr open_readonly(const std::string& uri) { return open_connection(uri, false); }
 
 // -o FILE: created or truncated, as perf stat -o does, before counting starts.
 std::ofstream open_output(const std::string& path) {
@@ -52,14 +58,15 @@ int main(int argc, char** argv) {
   silence_libvirt_default_errors();
   try {
     if (const auto* xml_command = std::get_if<XmlCommand>(&line.command)) {
-      const bool changes = xml_command->action != XmlCommand::Action::show;
-      ConnectPtr connection(changes ? virConnectOpen(line.uri.c_str())
-                                    : virConnectOpenReadOnly(line.uri.c_str()));
-      if (!connection) {
-        throw std::runtime_error("cannot connect to libvirt at " + line.uri + ": " +
-                                 libvirt_error());
-      }
+      const auto connection =
+          open_connection(line.uri, xml_command->action != XmlCommand::Action::show);
       run_xml_command(connection.get(), *xml_command, std::cout);
+      return 0;
+    }
+    if (const auto* policy = std::get_if<PolicyCommand>(&line.command)) {
+      const auto connection =
+          open_connection(line.uri, policy->action != PolicyCommand::Action::show);
+      run_policy_command(connection.get(), *policy, std::cout);
       return 0;
     }
     const auto connection = open_readonly(line.uri);

@@ -45,6 +45,7 @@ void add_metrics_options(CLI::App& app, ExportOptions& metrics) {
          "branch-misses, cache-references, cache-misses)")
       ->option_text("LIST")
       ->group(group)
+      ->join(',')  // as --default-events: a config file's unquoted list is one list
       ->check(refused_by<cli::parse_event_list>);
   app.add_option_function<std::string>(
          "--metrics-mode", [&metrics](const std::string& text) { metrics.mode = cli::parse_mode(text); },
@@ -100,7 +101,7 @@ void add_hostd_options(CLI::App& app, HostdOptions& options) {
   app.add_flag("!--no-vsock", options.vsock, "do not listen on AF_VSOCK");
 
   // Every option may also come from FILE, one `name = value` per line (CLI11's TOML subset):
-  // the unit reads /etc/perfkvm/hostd.conf. Options on the command line override the file.
+  // the unit reads hostd.conf in the sysconfdir. Options on the command line override it.
   app.set_config("--config", "", "read options from FILE, `name = value` per line (e.g. "
                  "default-policy = \"deny\"); the command line overrides it")
       ->option_text("FILE")

@@ -42,6 +42,8 @@ void add_policy_options(CLI::App& app, const PolicyOptionTargets& targets) {
          "the classes software, hardware (default: every event)")
       ->option_text("LIST")
       ->group(group)
+      // A config file's unquoted `a,b` arrives as two values: one list again.
+      ->join(',')
       ->check([](const std::string& text) {
         try {
           parse_event_list(text);

@@ -226,3 +226,106 @@ TEST_CASE("perfkvm-host stat -i -A -j --vcpu: interval lines for the chosen vCPU
   CHECK(contains(slurp(file), ",msec,task-clock,"));
   std::filesystem::remove(file);
 }
+
+namespace {
+
+// A node of its own for `policy`: one domain whose metadata holds a policy element, one
+// whose element cannot be parsed. Written at run time (each test-driver connection reads it
+// afresh, so what one run of the program sets the next does not see).
+std::string policy_node_uri() {
+  const auto node = scratch_dir() / "policy-node.xml";
+  std::ofstream(node) << R"(<node>
+  <domain type='test'>
+    <name>pol-good</name>
+    <uuid>6f1a52a4-6c0e-4b7e-9d3c-0a1b2c3d4e21</uuid>
+    <memory unit='MiB'>128</memory><vcpu>1</vcpu><os><type>hvm</type></os>
+    <metadata>
+      <perfkvm:policy xmlns:perfkvm='https://perfkvm.org/xmlns/policy/1' max-sessions='8'>
+        <perfkvm:modes><perfkvm:mode name='guest'/></perfkvm:modes>
+      </perfkvm:policy>
+    </metadata>
+  </domain>
+  <domain type='test'>
+    <name>pol-broken</name>
+    <uuid>6f1a52a4-6c0e-4b7e-9d3c-0a1b2c3d4e22</uuid>
+    <memory unit='MiB'>128</memory><vcpu>1</vcpu><os><type>hvm</type></os>
+    <metadata>
+      <perfkvm:policy xmlns:perfkvm='https://perfkvm.org/xmlns/policy/1' max-event='8'/>
+    </metadata>
+  </domain>
+</node>
+)";
+  return "test://" + node.string();
+}
+
+}  // namespace
+
+TEST_CASE("perfkvm-host policy: usage errors exit with perf's usage status, before libvirt") {
+  for (const auto& args : {
+           std::vector<std::string>{"policy", "set", "pol-good"},
+           std::vector<std::string>{"policy", "set", "pol-good", "--allow", "--deny"},
+           std::vector<std::string>{"policy", "set", "pol-good", "--events", "software,cycels"},
+           std::vector<std::string>{"policy", "set", "pol-good", "--min-interval", "0"},
+           std::vector<std::string>{"policy", "clear"},
+       }) {
+    std::string joined;
+    for (const auto& arg : args) joined += arg + " ";
+    CAPTURE(joined);
+    const Run run = perfkvm_host(args);  // no -c: qemu:///system, had it got that far
+    CAPTURE(run.err);
+    CHECK(run.status == perfkvm::cli::kUsageExitStatus);
+    CHECK(run.err.rfind("perfkvm-host: error: ", 0) == 0);
+    CHECK(run.err.find("libvirt") == std::string::npos);
+    CHECK(run.out.empty());
+  }
+  CHECK(contains(perfkvm_host({"policy", "set", "x", "--events", "cycels"}).err,
+                 "perfkvm-host: error: --events: events list: 'cycels' is neither an event"));
+}
+
+TEST_CASE("perfkvm-host policy show, set, clear: the program against the test driver") {
+  const std::string uri = policy_node_uri();
+  const auto hostd_config = scratch_dir() / "hostd.conf";
+  std::ofstream(hostd_config) << "default-policy = \"deny\"\nmax-sessions = 2\n";
+
+  const Run shown = perfkvm_host(
+      {"-c", uri, "policy", "show", "pol-good", "--hostd-config", hostd_config.string()});
+  CAPTURE(shown.err);
+  CHECK(shown.status == 0);
+  CHECK(shown.out == "host defaults and limits: " + hostd_config.string() + "\n" +
+                         "guest-requests: deny (default)\n"
+                         "events: all (default)\n"
+                         "min-interval-ms: 10 (default)\n"
+                         "max-sessions: 2 (host limit; the domain asks for 8)\n"
+                         "max-events: 32 (default)\n"
+                         "modes: guest (domain)\n"
+                         "export: yes (default)\n");
+
+  // A broken element: the parse error, what and where, and status 1.
+  const Run broken = perfkvm_host(
+      {"-c", uri, "policy", "show", "pol-broken", "--hostd-config", hostd_config.string()});
+  CHECK(broken.status == 1);
+  CHECK(broken.out.empty());
+  CHECK(contains(broken.err, "perfkvm-host: error: domain 'pol-broken': its perfkvm policy "
+                             "cannot be read: policy XML: line 1: <policy> has an unknown "
+                             "attribute 'max-event'"));
+  CHECK(contains(broken.err, "perfkvm-hostd denies every request of its guest"));
+
+  // set keeps the element's other fields; clear removes it.
+  const Run set = perfkvm_host({"policy", "set", "pol-good", "--deny", "-c", uri});
+  CAPTURE(set.err);
+  CHECK(set.status == 0);
+  CHECK(set.out ==
+        "domain 'pol-good': perfkvm policy set (live): guest-requests: deny; max-sessions: 8; "
+        "modes: guest\n");
+  const Run cleared = perfkvm_host({"-c", uri, "policy", "clear", "pol-good", "--live"});
+  CHECK(cleared.status == 0);
+  CHECK(cleared.out == "domain 'pol-good': perfkvm policy removed (live)\n");
+
+  const Run missing = perfkvm_host({"-c", uri, "policy", "show", "pol-good", "--hostd-config",
+                                    (scratch_dir() / "none.conf").string()});
+  CHECK(missing.status == 1);
+  CHECK(missing.err == "perfkvm-host: error: cannot read hostd's config file " +
+                           (scratch_dir() / "none.conf").string() +
+                           ": No such file or directory\n");
+  std::filesystem::remove(hostd_config);
+}

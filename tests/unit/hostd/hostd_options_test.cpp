@@ -313,12 +313,17 @@ TEST_CASE("hostd --config FILE: options from the file, the command line over the
                          "default-policy = \"deny\"\n"
                          "max-sessions = 2\n"
                          "min-interval = 50\n"
-                         "metrics-listen = \"127.0.0.1:9477\"\n";
+                         "metrics-listen = \"127.0.0.1:9477\"\n"
+                         "default-events = software,instructions\n"
+                         "metrics-events = task-clock,cs\n";
   const auto options = parse({"--config", path, "--min-interval", "20"});
   CHECK(options.session.policy_defaults.guest_requests == GuestRequests::deny);
   CHECK(options.session.max_sessions == 2);
   CHECK(options.session.min_interval_ms == 20);  // the command line wins
   CHECK(options.metrics.listen == "127.0.0.1:9477");
+  // Unquoted lists are lists (CLI11 would otherwise read them as two values).
+  CHECK(options.session.policy_defaults.events == parse_event_list("software,instructions"));
+  CHECK(options.metrics.events == std::vector<std::string>{"task-clock", "cs"});
   std::ofstream(path) << "max-sesions = 2\n";
   CHECK_THROWS_AS(parse({"--config", path}), CLI::ConfigError);
   std::ofstream(path) << "max-sessions = 0\n";
