@@ -1,6 +1,7 @@
 #include "guest-agent/host_session.hpp"
 
 #include <algorithm>
+#include <optional>
 
 #include "guest-agent/nonce.hpp"
 #include "perfkvm_config.hpp"
@@ -109,18 +110,33 @@ std::vector<protocol::EventStatus> HostSession::list_events() {
 }
 
 protocol::Started HostSession::start(protocol::Start request) {
-  request.request_id = ++request_id_;
-  send(request);
   const auto deadline = Clock::now() + timeout_;
   for (;;) {
-    auto message = next_message(deadline, "start");
-    if (auto* started = std::get_if<protocol::Started>(&message);
-        started && started->request_id == request_id_) {
-      return std::move(*started);
+    request.request_id = ++request_id_;
+    send(request);
+    std::optional<Clock::time_point> retry_at;
+    while (!retry_at) {
+      auto message = next_message(deadline, "start");
+      if (auto* started = std::get_if<protocol::Started>(&message);
+          started && started->request_id == request_id_) {
+        return std::move(*started);
+      }
+      const auto* error = std::get_if<protocol::Error>(&message);
+      if (!error || error->request_id.value_or(request_id_) != request_id_) continue;
+      // Another program in this VM has just started many requests: wait as the host asks,
+      // within this perfkvm's own timeout, then ask again.
+      if (error->code == protocol::ErrorCode::rate_limited && error->retry_after_ms &&
+          Clock::now() + std::chrono::milliseconds(*error->retry_after_ms) < deadline) {
+        retry_at = Clock::now() + std::chrono::milliseconds(*error->retry_after_ms);
+      } else {
+        refused(*error, "to start counting");
+      }
     }
-    if (const auto* error = std::get_if<protocol::Error>(&message);
-        error && error->request_id.value_or(request_id_) == request_id_) {
-      refused(*error, "to start counting");
+    while (Clock::now() < *retry_at) {
+      auto event = link_.wait(*retry_at);  // stale frames of earlier requests are dropped
+      if (event.kind == LinkEvent::Kind::host_gone) {
+        throw GuestError(event.reason + " while perfkvm waited to start counting again");
+      }
     }
   }
 }

@@ -160,7 +160,7 @@ std::string encode_message(const Message& message, std::size_t max_payload) {
 }
 
 Error error_reply(const ParseError& error) {
-  return Error{error.nonce, error.request_id, error.code, error.message};
+  return Error{error.nonce, error.request_id, error.code, error.message, std::nullopt};
 }
 
 std::string_view type_name(const Message& message) {

@@ -447,10 +447,11 @@ Events tag_invoke(const json::value_to_tag<Events>&, const json::value& jv) {
 // ---- error ---------------------------------------------------------------------------------
 
 void tag_invoke(const json::value_from_tag&, json::value& jv, const Error& m) {
-  auto& o = begin_message(jv, Error::kType, m.nonce, 3);
+  auto& o = begin_message(jv, Error::kType, m.nonce, 4);
   if (m.request_id) o.emplace("request_id", *m.request_id);
   o.emplace("code", sv(to_string(m.code)));
   o.emplace("message", m.message);
+  if (m.retry_after_ms) o.emplace("retry_after_ms", *m.retry_after_ms);
 }
 
 Error tag_invoke(const json::value_to_tag<Error>&, const json::value& jv) {
@@ -467,6 +468,9 @@ Error tag_invoke(const json::value_to_tag<Error>&, const json::value& jv) {
     // A code this side does not know: still an error, and the name is kept for the user.
     const std::string name = read_string(code, o.path().field("code"), kMaxNameLength, 1);
     m.message = "[" + name + "] " + m.message;
+  }
+  if (const auto* retry = o.find("retry_after_ms")) {
+    m.retry_after_ms = read_u32(*retry, o.path().field("retry_after_ms"), 1, kMaxIntervalMs);
   }
   return m;
 }

@@ -45,6 +45,7 @@ enum class ErrorCode {
   lease_expired,
   session_replaced,
   not_permitted,
+  rate_limited,
   internal,
 };
 
@@ -88,6 +89,7 @@ struct EnumStrings<ErrorCode> {
       {ErrorCode::lease_expired, "lease-expired"},
       {ErrorCode::session_replaced, "session-replaced"},
       {ErrorCode::not_permitted, "not-permitted"},
+      {ErrorCode::rate_limited, "rate-limited"},
       {ErrorCode::internal, "internal"},
   };
 };
@@ -308,6 +310,8 @@ struct Error {
   std::optional<std::uint64_t> request_id;
   ErrorCode code = ErrorCode::internal;
   std::string message;
+  // rate-limited: when the host will accept the request again (PROTOCOL.md §6.2).
+  std::optional<std::uint32_t> retry_after_ms;
   bool operator==(const Error&) const = default;
 };
 

@@ -1,6 +1,8 @@
-// A token bucket: events at a steady rate, with bursts up to a size, where what goes beyond
-// the rate waits rather than being refused. hostd paces with it what a peer can make it do
-// at a cost: a guest channel's starts (each opens counters), the metrics endpoint's accepts.
+// A token bucket: events at a steady rate, with bursts up to a size; delay() says how long an
+// event beyond the rate would have to wait, and the caller decides whether it waits or is
+// refused. hostd bounds with it what a peer can make it do at a cost: a guest channel's
+// starts (each opens counters; refused, with the delay as retry-after), the metrics
+// endpoint's accepts (delayed).
 #pragma once
 
 #include <chrono>

@@ -51,8 +51,7 @@ ChannelConnection::ChannelConnection(ChannelSocket socket, std::shared_ptr<Domai
       outbox_(config.max_queued_samples, config.max_queued_replies),
       outbox_ready_(socket_.get_executor()),
       lease_timer_(socket_.get_executor()),
-      start_throttle_(config.max_starts_per_second),
-      throttle_timer_(socket_.get_executor()) {
+      start_throttle_(config.max_starts_per_second) {
   // Non-blocking for send()'s direct write, which must never stall hostd's one thread; Asio's
   // own asynchronous operations are unaffected.
   boost::system::error_code ignored;
@@ -113,19 +112,9 @@ asio::awaitable<void> ChannelConnection::read_loop() {
     std::string_view input(buffer.data(), n);
     while (auto payload = decoder_.next(input)) payloads.push_back(std::move(*payload));
     try {
-      for (const auto& payload : payloads) {
-        auto parsed = protocol::parse_message(payload);
-        if (const auto* message = std::get_if<protocol::Message>(&parsed);
-            message && std::holds_alternative<protocol::Start>(*message)) {
-          // Over the start rate: wait (the rest of this read waits with it, in order).
-          if (const auto delay = start_throttle_.delay(Clock::now()); delay.count() > 0) {
-            throttle_timer_.expires_after(delay);
-            auto [throttled] = co_await throttle_timer_.async_wait(use_nothrow);
-            if (throttled) co_return;  // the channel is closing
-          }
-        }
-        on_payload(std::move(parsed));
-      }
+      // Never waits: whatever a guest program queued, the next program's hello behind it is
+      // read at once (starts over the rate are refused, not delayed).
+      for (const auto& payload : payloads) on_payload(protocol::parse_message(payload));
     } catch (const std::exception& failure) {
       log::error(label_ + ": closing the channel after an internal error: " + failure.what());
       co_return;
@@ -263,6 +252,10 @@ void ChannelConnection::on_message(const protocol::Error& error) {
 
 void ChannelConnection::on_message(const protocol::Hello& hello) {
   last_heard_ = Clock::now();
+  // Whatever is still queued is addressed to an earlier session, whose program is gone: the
+  // new one gets its welcome without waiting behind it (the frame being written, if any,
+  // is finished first).
+  outbox_.drop_all_but_front();
   if (session_) {
     // The same nonce again is the same guest program repeating itself: no notice to send.
     const bool same = session_->nonce == hello.nonce;
@@ -358,6 +351,20 @@ void ChannelConnection::on_message(const protocol::Stop& stop) {
 
 void ChannelConnection::on_message(const protocol::Start& start) {
   if (!check_session(start.nonce, start.request_id)) return;
+  // Opening counters is the one costly thing a guest can ask for: each channel may start
+  // --max-starts requests per second. Every start within the rate is charged, admitted or
+  // not: a refused one may have cost a scan of /proc.
+  const auto now = Clock::now();
+  if (const auto delay = start_throttle_.delay(now); delay.count() > 0) {
+    const auto retry = std::chrono::ceil<std::chrono::milliseconds>(delay);
+    send_error(start.nonce, start.request_id, ErrorCode::rate_limited,
+               "this channel may start " + std::to_string(config_.max_starts_per_second) +
+                   " requests per second (perfkvm-hostd --max-starts); retry in " +
+                   std::to_string(retry.count()) + " ms",
+               static_cast<std::uint32_t>(std::max<std::int64_t>(retry.count(), 1)));
+    return;
+  }
+  start_throttle_.record(now);
   try {
     start_counting(start);
   } catch (const std::exception& failure) {
@@ -386,7 +393,6 @@ void ChannelConnection::start_counting(const protocol::Start& start) {
   Measurement& measurement = request_->measurement();
   measurement.start();
   ++stats_->requests_started;
-  start_throttle_.record(Clock::now());
   std::string counted_vcpus;
   for (const auto vcpu : measurement.vcpus()) {
     counted_vcpus += (counted_vcpus.empty() ? "" : ",") + std::to_string(vcpu);
@@ -435,6 +441,11 @@ void ChannelConnection::end_session(std::optional<ErrorCode> notify, const std::
     request_.reset();
   }
   if (notify) send_error(session_->nonce, ended_request, *notify, why);
+  if (dropped_replies_ > 0) {
+    log::warning(label_ + ": session " + session_->nonce + " ended with " +
+                 std::to_string(dropped_replies_) + " replies dropped (the guest did not read)");
+    dropped_replies_ = 0;
+  }
   --domain_->active_sessions;
   --stats_->sessions_active;
   session_.reset();
@@ -444,7 +455,8 @@ void ChannelConnection::end_session(std::optional<ErrorCode> notify, const std::
 // ---- sending ---------------------------------------------------------------------------------
 
 void ChannelConnection::send_error(const std::string& nonce, std::optional<std::uint64_t> request_id,
-                                   ErrorCode code, const std::string& message) {
+                                   ErrorCode code, const std::string& message,
+                                   std::optional<std::uint32_t> retry_after_ms) {
   ++stats_->errors_sent[code];
   // Messages may quote what the guest sent: keep them within the protocol's limit.
   std::string text = message;
@@ -454,7 +466,7 @@ void ChannelConnection::send_error(const std::string& nonce, std::optional<std::
     text = text.substr(0, cut) + "...";
   }
   send(protocol::Error{protocol::is_valid_nonce(nonce) ? nonce : std::string(), request_id, code,
-                       std::move(text)},
+                       std::move(text), retry_after_ms},
        Outbox::Kind::reply);
 }
 
@@ -482,9 +494,11 @@ bool ChannelConnection::send(const protocol::Message& message, Outbox::Kind kind
     // would_block: the writer waits for the guest; another error: the writer reports it.
   }
   if (!outbox_.push(std::move(frame), kind)) {
-    if (kind == Outbox::Kind::reply) {
-      log::warning(label_ + ": guest is not reading; dropped a '" +
-                   std::string(protocol::type_name(message)) + "' reply");
+    // Logged once per session, counted at its end: a guest that queues thousands of requests
+    // and never reads must not flood hostd's log.
+    if (kind == Outbox::Kind::reply && dropped_replies_++ == 0) {
+      log::warning(label_ + ": guest is not reading; dropping replies (first: '" +
+                   std::string(protocol::type_name(message)) + "')");
     }
     return false;
   }

@@ -95,7 +95,8 @@ class ChannelConnection : public std::enable_shared_from_this<ChannelConnection>
   // A per-connection channel that refused its guest: close once the refusal is written.
   void refuse_connection();
   void send_error(const std::string& nonce, std::optional<std::uint64_t> request_id,
-                  protocol::ErrorCode code, const std::string& message);
+                  protocol::ErrorCode code, const std::string& message,
+                  std::optional<std::uint32_t> retry_after_ms = std::nullopt);
   bool send(const protocol::Message& message, Outbox::Kind kind);
 
   ChannelSocket socket_;
@@ -115,9 +116,10 @@ class ChannelConnection : public std::enable_shared_from_this<ChannelConnection>
   boost::asio::steady_timer outbox_ready_;  // cancelled to wake the writer
   boost::asio::steady_timer lease_timer_;
   // Opening counters is the one thing a guest can make hostd do that costs real work, so each
-  // channel may start only --max-starts requests per second; faster starts wait, in order.
+  // channel may start only --max-starts requests per second; faster starts are refused with
+  // rate-limited and a retry-after.
   TokenBucket start_throttle_;
-  boost::asio::steady_timer throttle_timer_;  // a start beyond the rate waits on it
+  std::uint64_t dropped_replies_ = 0;  // this session's, logged at its end
   std::chrono::steady_clock::time_point last_heard_;
   std::optional<GuestSession> session_;
   std::shared_ptr<CountingRequest> request_;

@@ -13,6 +13,13 @@ bool Outbox::push(std::string frame, Kind kind) {
   return true;
 }
 
+void Outbox::drop_all_but_front() {
+  while (frames_.size() > 1) {
+    if (frames_.back().kind == Kind::sample) --queued_samples_;
+    frames_.pop_back();
+  }
+}
+
 void Outbox::pop_front() {
   if (frames_.front().kind == Kind::sample) --queued_samples_;
   frames_.pop_front();

@@ -24,6 +24,9 @@ class Outbox {
   bool empty() const { return frames_.empty(); }
   const std::string& front() const { return frames_.front().bytes; }
   void pop_front();
+  // Drops every queued frame but the first, which the writer may be writing already (a frame
+  // that has begun must be finished, or the guest's decoder loses the next one too).
+  void drop_all_but_front();
 
   std::size_t queued_samples() const { return queued_samples_; }
   std::size_t size() const { return frames_.size(); }

@@ -147,7 +147,7 @@ asio::awaitable<void> StreamListener::serve(ChannelSocket socket) {
     const std::string nonce = co_await first_nonce(socket);
     const std::string frame = protocol::encode_message(protocol::Error{
         nonce, std::nullopt, protocol::ErrorCode::unknown_peer,
-        who + " belongs to no running domain this host serves"});
+        who + " belongs to no running domain this host serves", std::nullopt});
     co_await asio::async_write(socket, asio::buffer(frame), use_nothrow);
     refuse(socket);
     co_return;
@@ -166,7 +166,7 @@ asio::awaitable<void> StreamListener::serve(ChannelSocket socket) {
     const std::string frame = protocol::encode_message(protocol::Error{
         nonce, std::nullopt, protocol::ErrorCode::too_many_sessions,
         "domain '" + domain->name + "' already has " + std::to_string(same_domain) +
-            " vsock connections to this host"});
+            " vsock connections to this host", std::nullopt});
     co_await asio::async_write(socket, asio::buffer(frame), use_nothrow);
     refuse(socket);
     co_return;

@@ -41,7 +41,7 @@ perfkvm::protocol::Error error_from(const json::value& value) {
   const auto& object = value.as_object();
   const auto code = enum_from_string<ErrorCode>(std::string(object.at("code").as_string()));
   if (!code) throw std::runtime_error("fixture: unknown error code");
-  return {"", std::nullopt, *code, std::string(object.at("message").as_string())};
+  return {"", std::nullopt, *code, std::string(object.at("message").as_string()), std::nullopt};
 }
 
 std::set<std::uint64_t> seqs(const json::value& value) {
@@ -61,6 +61,8 @@ FakeHostScript script_from(const json::object& host) {
       script.hello_error = error_from(value);
     } else if (key == "start_error") {
       script.start_error = error_from(value);
+    } else if (key == "rate_limited_starts") {
+      script.rate_limited_starts = value.to_number<int>();
     } else if (key == "welcome_protocol") {
       script.welcome_protocol = value.to_number<std::uint32_t>();
     } else if (key == "lease_ms") {

@@ -120,7 +120,7 @@ struct FakeHost::Connection {
         13);  // bad magic
     noise += protocol::encode_message(protocol::Error{"", std::nullopt,
                                                       protocol::ErrorCode::invalid_json,
-                                                      "payload is not valid JSON: syntax error"});
+                                                      "payload is not valid JSON: syntax error", std::nullopt});
     protocol::Welcome stale_welcome;
     stale_welcome.nonce = kStaleNonce;
     stale_welcome.domain_name = "stale";
@@ -129,7 +129,7 @@ struct FakeHost::Connection {
     stale_report.nonce = kStaleNonce;
     stale_report.request_id = 1;
     noise += protocol::encode_message(stale_report);
-    protocol::Error stale_error{kStaleNonce, 1, protocol::ErrorCode::lease_expired, "old"};
+    protocol::Error stale_error{kStaleNonce, 1, protocol::ErrorCode::lease_expired, "old", std::nullopt};
     noise += protocol::encode_message(stale_error);
     // A frame cut short: its header promises more than comes before the next 0xFF.
     noise += std::string(
@@ -140,7 +140,8 @@ struct FakeHost::Connection {
   }
 };
 
-FakeHost::FakeHost(FakeHostScript script) : script_(std::move(script)) {
+FakeHost::FakeHost(FakeHostScript script)
+    : script_(std::move(script)), rate_limited_left_(script_.rate_limited_starts) {
   char pattern[] = "/tmp/perfkvm-fake-host-XXXXXX";
   if (!::mkdtemp(pattern)) throw std::runtime_error("fake host: mkdtemp failed");
   dir_ = pattern;
@@ -283,7 +284,7 @@ void FakeHost::handle(Connection& connection, const protocol::Message& message) 
   }
   if (!connection.session || nonce != connection.nonce) {
     connection.send(protocol::Error{nonce, std::nullopt, protocol::ErrorCode::no_session,
-                                    "no session with this nonce"});
+                                    "no session with this nonce", std::nullopt});
     return;
   }
   if (std::holds_alternative<protocol::Keepalive>(message)) {
@@ -291,6 +292,12 @@ void FakeHost::handle(Connection& connection, const protocol::Message& message) 
   } else if (std::holds_alternative<protocol::ListEvents>(message)) {
     connection.send(protocol::Events{nonce, host_events()});
   } else if (const auto* start = std::get_if<protocol::Start>(&message)) {
+    if (rate_limited_left_ > 0) {
+      --rate_limited_left_;
+      connection.send(protocol::Error{nonce, start->request_id, protocol::ErrorCode::rate_limited,
+                                      "this channel may start 20 requests per second", 50});
+      return;
+    }
     if (script_.start_error) {
       auto error = *script_.start_error;
       error.nonce = nonce;
@@ -340,13 +347,13 @@ void FakeHost::handle(Connection& connection, const protocol::Message& message) 
       case FakeHostScript::AfterStarted::lease_expired:
         connection.send(protocol::Error{nonce, start->request_id,
                                         protocol::ErrorCode::lease_expired,
-                                        "no message from the guest for 10000 ms"});
+                                        "no message from the guest for 10000 ms", std::nullopt});
         connection.session = false;
         connection.counting = false;
         break;
       case FakeHostScript::AfterStarted::failure:
         connection.send(protocol::Error{nonce, start->request_id, protocol::ErrorCode::internal,
-                                        "cannot read the counters: No such device"});
+                                        "cannot read the counters: No such device", std::nullopt});
         early.reason = protocol::EndReason::error;
         [[fallthrough]];
       case FakeHostScript::AfterStarted::domain_stopped:
@@ -364,7 +371,7 @@ void FakeHost::handle(Connection& connection, const protocol::Message& message) 
     if (!connection.counting || stop->request_id != connection.started.request_id) {
       connection.send(
           protocol::Error{nonce, stop->request_id, protocol::ErrorCode::unknown_request,
-                          "request " + std::to_string(stop->request_id) + " is not running"});
+                          "request " + std::to_string(stop->request_id) + " is not running", std::nullopt});
       return;
     }
     connection.counting = false;

@@ -42,6 +42,7 @@ struct FakeHostScript {
   bool garbage = false;  // noise and other sessions' frames before every reply
   std::optional<protocol::Error> hello_error;  // refuse the hello (nonce filled in)
   std::optional<protocol::Error> start_error;  // refuse the start (nonce, request_id filled in)
+  int rate_limited_starts = 0;  // refuse the first N starts with rate-limited, retry in 50 ms
   std::uint32_t welcome_protocol = protocol::kProtocolVersion;
   std::uint32_t lease_ms = 10'000;
   std::uint32_t vcpus = 2;
@@ -84,6 +85,7 @@ class FakeHost {
   void record(const protocol::Message& message);
 
   FakeHostScript script_;
+  int rate_limited_left_ = 0;  // script_.rate_limited_starts still to refuse (serving thread only)
   std::filesystem::path dir_;
   std::string socket_path_;
   UniqueFd listener_;

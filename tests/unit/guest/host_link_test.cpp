@@ -65,7 +65,7 @@ TEST_CASE("only messages of our session get through") {
   stream += protocol::encode_message(protocol::Keepalive{"fedcba9876543210"});
   stream += protocol::encode_frame("{\"type\":");
   stream += protocol::encode_message(protocol::Error{
-      "", std::nullopt, protocol::ErrorCode::invalid_json, "payload is not valid JSON"});
+      "", std::nullopt, protocol::ErrorCode::invalid_json, "payload is not valid JSON", std::nullopt});
   stream += protocol::encode_message(protocol::Start{kOurs, 1, {"task-clock"}, {}, {}, false, {}});
   stream += std::string(
       "\xFF"

@@ -44,9 +44,10 @@ std::vector<Message> one_of_each() {
       Keepalive{kNonce},
       ListEvents{kNonce},
       Events{kNonce, {{"dummy", EventKind::software, Availability::supported, ""}}},
-      Error{kNonce, 42, ErrorCode::interval_too_short, "interval 5 ms is below the minimum of 10 ms"},
-      Error{kNonce, 42, ErrorCode::not_permitted, "domain 'web': policy rule 'events' ..."},
-      Error{"", std::nullopt, ErrorCode::invalid_json, "payload is not valid JSON"},
+      Error{kNonce, 42, ErrorCode::interval_too_short, "interval 5 ms is below the minimum of 10 ms", std::nullopt},
+      Error{kNonce, 42, ErrorCode::not_permitted, "domain 'web': policy rule 'events' ...", std::nullopt},
+      Error{"", std::nullopt, ErrorCode::invalid_json, "payload is not valid JSON", std::nullopt},
+      Error{kNonce, 43, ErrorCode::rate_limited, "retry in 50 ms", 50},
   };
 }
 
@@ -112,7 +113,7 @@ TEST_CASE("nonce mismatch: frames of another session are recognised as stale") {
   const Message stale = Sample{"00000000deadbeef", 1, 1, 0, 0, {}, {}};
   CHECK(belongs_to_session(mine, kNonce));
   CHECK_FALSE(belongs_to_session(stale, kNonce));
-  CHECK_FALSE(belongs_to_session(Error{"", {}, ErrorCode::internal, "x"}, ""));
+  CHECK_FALSE(belongs_to_session(Error{"", {}, ErrorCode::internal, "x", std::nullopt}, ""));
 }
 
 TEST_CASE("nesting deeper than the limit is invalid JSON, not a stack overflow") {
@@ -150,7 +151,7 @@ TEST_CASE("a malformed error message is recognisable as an error, so nobody answ
         R"("unsupported-version", "no-session", "busy", "unknown-event", "too-many-events", )"
         R"("interval-too-short", "invalid-vcpu", "unknown-request", "too-many-sessions", )"
         R"("domain-unavailable", "unknown-peer", "lease-expired", "session-replaced", )"
-        R"("not-permitted" or "internal", got number 7)");
+        R"("not-permitted", "rate-limited" or "internal", got number 7)");
 }
 
 TEST_CASE("codes and event statuses a later host may add are still understood (PROTOCOL.md §7)") {
