@@ -63,6 +63,10 @@ void RunMonitor::on_report(const protocol::Report& report) {
     diagnostics_.warning(
         "perfkvm-hostd stopped counting before the command ended: the VM's "
         "vCPUs stopped; the report shows the counts up to then");
+  } else if (report.reason == protocol::EndReason::error && stopped_by_policy_) {
+    diagnostics_.warning(
+        "the host's policy for this VM changed during the run and stopped counting; the "
+        "report shows the counts up to then");
   } else if (report.reason == protocol::EndReason::error && command_running_) {
     diagnostics_.warning(
         "counting failed on the host before the command ended; the report "
@@ -77,6 +81,10 @@ void RunMonitor::on_error(const protocol::Error& error) {
     case protocol::ErrorCode::no_session:
       if (!lost_ && !report_) lose_session("perfkvm-hostd ended the session: " + error_text(error));
       return;
+    case protocol::ErrorCode::not_permitted:
+      // The policy changed under the running request: the report with its counts follows.
+      if (error.request_id == started_.request_id) stopped_by_policy_ = true;
+      break;
     case protocol::ErrorCode::unknown_request:
       // A stop that crossed a report on the wire (§6.1): expected, nothing lost.
       if (report_) return;

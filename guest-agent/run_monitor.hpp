@@ -46,6 +46,7 @@ class RunMonitor {
   std::optional<protocol::Report> report_;
   bool lost_ = false;
   bool command_running_ = true;
+  bool stopped_by_policy_ = false;  // not-permitted for this request: its report says why
 };
 
 }  // namespace perfkvm::guest

@@ -647,6 +647,68 @@ def libvirtd_restart(ctx):
             f"(vCPU1 {busy_after:.0f} ms after)")
 
 
+# ---- 12: a domain's policy changed live with perfkvm-host policy set --live --------------------
+
+def live_policy(ctx):
+    domain = _export_domain(ctx)
+    guest = domain.control()
+    hostd = ctx.hostd
+    admin = ctx.hostd_binary.parent / "perfkvm-host"
+
+    def admin_run(*arguments):
+        result = run([str(admin), "--connect", ctx.lab.libvirt_uri(), *arguments], check=False,
+                     timeout=120)
+        return result.returncode, result.stdout + result.stderr
+
+    # A run counting two events; the admin then allows only one of them, live.
+    job, _ = guest.start("exec perfkvm -e task-clock,context-switches -i 200 "
+                         "-p 'e2e_spin 1.5 1; sleep 4; exit 3'")
+    expect(wait_until(hostd.perf_fds, 15), "hostd opened no counters for the guest's perfkvm")
+    time.sleep(1.0)
+    offset = len(hostd.log_text())
+    changed_at = time.monotonic()
+    status, out = admin_run("policy", "set", domain.name, "--events", "task-clock", "--live")
+    expect(status == 0 and "perfkvm policy set (live)" in out,
+           f"perfkvm-host policy set --live: status {status}: {out}")
+    expect(wait_until(lambda: hostd.perf_fds() == 0, 5, 0.02),
+           f"hostd still has {hostd.perf_fds()} counters open 5 s after the policy forbade "
+           "the running request")
+    closed_after = time.monotonic() - changed_at
+    expect("policy now" in hostd.log_text()[offset:],
+           f"hostd's log does not show the new policy:\n{hostd.log_text()[offset:]}")
+    ended = guest.wait(job)
+    expect_status(ended, 3, "the run whose request the policy ended (the command's status)")
+    expect("not-permitted" in ended.err and
+           "policy rule 'events' does not allow event 'context-switches'" in ended.err,
+           f"perfkvm did not say why counting stopped: {ended.err!r}")
+    spun = reports.parse_human(ended.err).value("task-clock", None)
+    expect(spun >= 500, f"the report kept {spun:.0f} ms of task-clock for a 1.5 s spin before "
+                        "the change")
+
+    # The next run is refused, naming the rule; perfkvm list shows it.
+    refused = perfkvm(guest, "-e context-switches -p true")
+    expect_status(refused, 1, "perfkvm with an event the policy forbids")
+    expect("not-permitted: domain 'perfkvm-e2e-b': policy rule 'events'" in refused.err,
+           f"perfkvm's refusal: {refused.err!r}")
+    listing = perfkvm(guest, "list")
+    expect(re.search(r"context-switches OR cs .*<not permitted>", listing.out),
+           f"perfkvm list does not mark context-switches not permitted:\n{listing.out}")
+    status, shown = admin_run("policy", "show", domain.name)
+    expect(status == 0 and "events: task-clock (domain)" in shown,
+           f"perfkvm-host policy show: status {status}: {shown}")
+
+    status, out = admin_run("policy", "clear", domain.name, "--live")
+    expect(status == 0 and "removed (live)" in out,
+           f"perfkvm-host policy clear --live: status {status}: {out}")
+    expect(wait_until(lambda: "perfkvm policy now the host's defaults" in hostd.log_text(), 5),
+           "hostd did not follow the policy's removal")
+    again = perfkvm(guest, "-e context-switches -p true")
+    expect_status(again, 0, "perfkvm after the policy was cleared")
+    return (f"policy set --live ended the running request in {closed_after:.2f} s "
+            f"(command status 3 kept, {spun:.0f} ms task-clock reported); next run refused "
+            f"naming the rule, list shows <not permitted>; clear --live: counting again")
+
+
 # ---- 13: the fleet export, scraped by a real Prometheus over mutual TLS --------------------------
 
 CHECK_METRICS = Path(__file__).resolve().parent.parent / "monitoring" / "check_metrics.sh"
@@ -846,5 +908,6 @@ SCENARIOS = [
     ("9", "perfkvm-host xml disable/enable --live (hot-plug)", live_channel_hotplug),
     ("10", "libvirtd restarted: reconnect, domains stay served", libvirtd_restart),
     ("8", "vsock loopback in the guest", vsock_loopback),
+    ("12", "perfkvm-host policy set/clear --live: a domain's policy applied at once", live_policy),
     ("13", "fleet export scraped by a real Prometheus over mutual TLS", fleet_export),
 ]

@@ -72,7 +72,8 @@ FakeHostScript script_from(const json::object& host) {
       static const std::map<std::string, After> kAfter = {{"close", After::close},
                                                           {"lease-expired", After::lease_expired},
                                                           {"domain-stopped", After::domain_stopped},
-                                                          {"failure", After::failure}};
+                                                          {"failure", After::failure},
+                                                          {"policy-changed", After::policy_changed}};
       script.after_started = kAfter.at(std::string(value.as_string()));
     } else if (key == "signal_after_started") {
       static const std::map<std::string, int> kSignals = {{"INT", SIGINT}, {"TERM", SIGTERM}};

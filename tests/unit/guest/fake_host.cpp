@@ -352,8 +352,17 @@ void FakeHost::handle(Connection& connection, const protocol::Message& message) 
         connection.counting = false;
         break;
       case FakeHostScript::AfterStarted::failure:
-        connection.send(protocol::Error{nonce, start->request_id, protocol::ErrorCode::internal,
-                                        "cannot read the counters: No such device", std::nullopt});
+      case FakeHostScript::AfterStarted::policy_changed:
+        if (script_.after_started == FakeHostScript::AfterStarted::failure) {
+          connection.send(protocol::Error{nonce, start->request_id, protocol::ErrorCode::internal,
+                                          "cannot read the counters: No such device",
+                                          std::nullopt});
+        } else {
+          connection.send(protocol::Error{
+              nonce, start->request_id, protocol::ErrorCode::not_permitted,
+              "the policy changed: domain 'fake': policy rule 'guest-requests' is deny",
+              std::nullopt});
+        }
         early.reason = protocol::EndReason::error;
         [[fallthrough]];
       case FakeHostScript::AfterStarted::domain_stopped:

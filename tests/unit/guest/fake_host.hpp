@@ -36,6 +36,7 @@ struct FakeHostScript {
     lease_expired,   // error lease-expired: the session is gone
     domain_stopped,  // report reason domain-stopped at once
     failure,         // error internal, then report reason error
+    policy_changed,  // error not-permitted, then report reason error
   };
 
   bool silent = false;   // reads everything, answers nothing
