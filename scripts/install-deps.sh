@@ -20,6 +20,9 @@ PACKAGES=(
   openssl prometheus
   # the golden report files checked against perf stat report in en_US.UTF-8 (localedef input)
   locales
+  # the unit's hardening checked by systemd-analyze security; setpriv runs hostd as the unit
+  # would in the e2e suite
+  systemd util-linux
 )
 
 missing=()

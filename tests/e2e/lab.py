@@ -75,7 +75,7 @@ class Lab:
         os.chmod(self.dir, 0o755)
         self.state_path = self.dir / "state.json"
         self.state = {"dir": str(self.dir), "keep_dir": str(keep_dir) if keep_dir else None,
-                      "processes": [], "domains": [], "libvirt": None}
+                      "processes": [], "domains": [], "libvirt": None, "users": []}
         self._save()
 
     def _save(self):
@@ -98,6 +98,17 @@ class Lab:
     def untrack_domain(self, name):
         self.state["domains"] = [d for d in self.state["domains"] if d != name]
         self._save()
+
+    def system_user(self, name, groups):
+        """The system user `name` in `groups`, as a package would create it (removed at cleanup
+        if this run created it)."""
+        if run(["getent", "passwd", name], check=False).returncode != 0:
+            run(["useradd", "--system", "--user-group", "--no-create-home", "--home-dir",
+                 "/nonexistent", "--shell", "/usr/sbin/nologin", name])
+            self.state["users"].append(name)
+            self._save()
+        if groups:
+            run(["usermod", "--append", "--groups", ",".join(groups), name])
 
     def track_libvirt(self, state_dir):
         self.state["libvirt"] = str(state_dir)
@@ -171,9 +182,10 @@ def terminate(lab, process, timeout=10):
     lab.untrack_process(process.pid)
 
 
-def libvirt_uri(state_dir):
-    """The suite's own libvirtd (libvirt-up.sh): qemu:///system on its private socket."""
-    return f"qemu:///system?socket={state_dir}/sock/libvirt-sock"
+def libvirt_uri(state_dir, read_only=False):
+    """The suite's own libvirtd (libvirt-up.sh): qemu:///system on its private socket (the
+    read-only one: what an unprivileged client can open)."""
+    return f"qemu:///system?socket={state_dir}/sock/libvirt-sock{'-ro' if read_only else ''}"
 
 
 def virsh(state_dir):
@@ -198,6 +210,10 @@ def cleanup_state(state):
         result = run(virsh(state["libvirt"]) + ["destroy", name], check=False, timeout=60)
         if result.returncode != 0 and "not found" not in result.stderr:
             log(f"cleanup: virsh destroy {name}: {result.stderr.strip()}")
+    for name in state.get("users", []):
+        result = run(["userdel", name], check=False)
+        if result.returncode != 0:
+            log(f"cleanup: userdel {name}: {result.stderr.strip()}")
     if state["libvirt"]:
         result = run([str(HERE / "libvirt-down.sh"), state["libvirt"]], check=False)
         for line in (result.stdout + result.stderr).splitlines():
@@ -493,15 +509,41 @@ class GuestControl:
 
 # ---- perfkvm-hostd --------------------------------------------------------------------------
 
+class UnitCredentials:
+    """User, groups and capabilities as perfkvm-hostd.service gives them, read from the unit."""
+
+    def __init__(self, unit_path):
+        settings = {}
+        for line in Path(unit_path).read_text().splitlines():
+            if "=" in line and not line.startswith("#"):
+                key, value = line.split("=", 1)
+                settings[key.strip()] = value.strip()
+        self.user = settings["User"]
+        self.groups = settings.get("SupplementaryGroups", "").split()
+        self.capabilities = [c.lower().removeprefix("cap_")
+                             for c in settings.get("AmbientCapabilities", "").split()]
+
+    def setpriv(self):
+        """setpriv's argv prefix: that user, its groups, only those capabilities."""
+        caps = ",".join(f"+{c}" for c in self.capabilities)
+        return ["setpriv", f"--reuid={self.user}", f"--regid={self.user}",
+                f"--groups={','.join(self.groups)}", f"--inh-caps=-all,{caps}",
+                f"--ambient-caps=-all,{caps}", f"--bounding-set=-all,{caps}",
+                "--no-new-privs", "--"]
+
+
 class Hostd:
-    def __init__(self, lab, binary, log_name, extra_args=()):
+    def __init__(self, lab, binary, log_name, extra_args=(), credentials=None):
         self.lab, self.binary = lab, Path(binary)
         self.log_path = lab.dir / log_name
         # In the libvirtd's mount namespace: there are the pid files and channel sockets it
-        # names (nsenter execs hostd, so the pid is hostd's).
+        # names (nsenter and setpriv exec, so the pid is hostd's).
         self.args = in_libvirt_namespace(
             lab.libvirt_state,
-            [self.binary, "--connect", lab.libvirt_uri(), "-v", *extra_args])
+            (credentials.setpriv() if credentials else [])
+            + [self.binary, "--connect",
+               libvirt_uri(lab.libvirt_state, read_only=credentials is not None), "-v",
+               *extra_args])
         self.process = None
 
     def start(self):

@@ -14,9 +14,9 @@ import time
 from pathlib import Path
 
 import reports
-from lab import (Domain, Failure, HostPerf, Hostd, Prometheus, host_pmu, https_get,
-                 https_refused, in_libvirt_namespace, make_tls_files, parse_pmu_probe, run,
-                 wait_until)
+from lab import (Domain, Failure, HostPerf, Hostd, Prometheus, UnitCredentials, host_pmu,
+                 https_get, https_refused, in_libvirt_namespace, make_tls_files,
+                 parse_pmu_probe, run, wait_until)
 
 LEASE_MS = 2000  # hostd's --lease for this suite: scenario 6 waits for it to expire
 BUSY_S = 2.0     # the busy loop of scenario 1
@@ -56,10 +56,10 @@ class Context:
         # and every hardware expectation below from it.
         self.pmu = host_pmu(lab.build_dir)
 
-    def start_hostd(self, log_name, vsock=False, extra_args=()):
+    def start_hostd(self, log_name, vsock=False, extra_args=(), credentials=None):
         self.hostd = Hostd(self.lab, self.hostd_binary, log_name,
                            ["--lease", str(LEASE_MS)] + ([] if vsock else ["--no-vsock"])
-                           + list(extra_args)).start()
+                           + list(extra_args), credentials).start()
         hostd = self.hostd
         wait_until(lambda: "connected to libvirt" in hostd.log_text() or not hostd.alive(), 15)
         expect(hostd.alive(), f"perfkvm-hostd {hostd.pid} exited at startup, status "
@@ -647,6 +647,44 @@ def libvirtd_restart(ctx):
             f"(vCPU1 {busy_after:.0f} ms after)")
 
 
+# ---- 14: hostd as its systemd unit runs it: an unprivileged user with CAP_PERFMON only ----------
+
+UNIT = Path(__file__).resolve().parents[2] / "host-agent" / "perfkvm-hostd.service"
+
+
+def _credentials(pid):
+    status = Path(f"/proc/{pid}/status").read_text()
+    fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
+    return (int(fields["Uid"].split()[1]), int(fields["CapEff"].strip(), 16),
+            int(fields["CapBnd"].strip(), 16))
+
+
+def unprivileged_hostd(ctx):
+    domain = _export_domain(ctx)
+    credentials = UnitCredentials(UNIT)
+    ctx.lab.system_user(credentials.user, credentials.groups)
+    previous = ctx.hostd
+    status, seconds = previous.stop()
+    expect(status == 0, f"perfkvm-hostd {previous.pid} exited {status} after SIGTERM")
+    offset = 0
+    hostd = ctx.start_hostd("hostd-unprivileged.log", credentials=credentials)
+    uid, effective, bounding = _credentials(hostd.pid)
+    perfmon = 1 << 38
+    expect(uid != 0, f"hostd runs as uid {uid}, not as {credentials.user}")
+    expect(effective == perfmon and bounding == perfmon,
+           f"hostd's capabilities: effective {effective:#x}, bounding {bounding:#x}; expected "
+           f"CAP_PERFMON ({perfmon:#x}) only")
+    # The channel socket (libvirt-qemu's, 0775) through the group, QEMU's threads through
+    # CAP_PERFMON: the guest is served and counted as under root.
+    busy = _served(ctx, domain, offset)
+    expect(busy >= 200, f"vCPU1 {busy:.0f} ms under the unprivileged hostd")
+    expect("Permission denied" not in hostd.log_text(),
+           f"hostd was refused something:\n{hostd.log_text()}")
+    return (f"hostd {hostd.pid} as {credentials.user} (uid {uid}, groups "
+            f"{','.join(credentials.groups)}), capabilities CAP_PERFMON only, as "
+            f"{UNIT.name} says; guest served, vCPU1 {busy:.0f} ms")
+
+
 # ---- 12: a domain's policy changed live with perfkvm-host policy set --live --------------------
 
 def live_policy(ctx):
@@ -908,6 +946,7 @@ SCENARIOS = [
     ("9", "perfkvm-host xml disable/enable --live (hot-plug)", live_channel_hotplug),
     ("10", "libvirtd restarted: reconnect, domains stay served", libvirtd_restart),
     ("8", "vsock loopback in the guest", vsock_loopback),
+    ("14", "hostd as its unit runs it: unprivileged user, CAP_PERFMON only", unprivileged_hostd),
     ("12", "perfkvm-host policy set/clear --live: a domain's policy applied at once", live_policy),
     ("13", "fleet export scraped by a real Prometheus over mutual TLS", fleet_export),
 ]
