@@ -138,6 +138,7 @@ bool LibvirtMonitor::connect() {
 }
 
 void LibvirtMonitor::disconnect() {
+  confirmed_.clear();  // what the lost connection confirmed is not known any more
   if (!connection_) return;
   for (const int id : callbacks_) {
     if (id >= 0) virConnectDomainEventDeregisterAny(connection_.get(), id);
@@ -148,18 +149,46 @@ void LibvirtMonitor::disconnect() {
 }
 
 std::shared_ptr<DomainContext> LibvirtMonitor::domain_for_cid(std::uint32_t cid) {
-  // While libvirt is unreachable a CID may have moved to another domain: serve nobody.
-  if (!connection_) return nullptr;
-  if (const auto known = registry_.find_by_cid(cid)) {
-    refresh(known->uuid);  // still running, and still this CID?
-  } else if (const auto now = std::chrono::steady_clock::now();
-             now - last_discovery_ >= kMinRediscovery) {
-    discover();  // a domain whose start event has not arrived yet
+  // While libvirt is unreachable (or its connection is known lost but not yet replaced) a CID
+  // may have moved to another domain: serve nobody.
+  if (!connection_ || lost_) return nullptr;
+  const auto now = std::chrono::steady_clock::now();
+  const auto known = registry_.find_by_cid(cid);
+  if (known) {
+    if (const auto it = confirmed_.find(cid); it != confirmed_.end() &&
+                                              it->second.uuid == known->uuid &&
+                                              now - it->second.at < kCidConfirmation) {
+      return known;
+    }
+    if (!confirm(known->uuid, cid)) {
+      confirmed_.erase(cid);
+      return nullptr;
+    }
+  } else {
+    // A domain whose start event has not arrived yet: a listing that works confirms what it
+    // finds (each domain's live XML read in it), at most once per kMinRediscovery.
+    if (now - last_discovery_ < kMinRediscovery || !discover()) return nullptr;
   }
-  return connection_ ? registry_.find_by_cid(cid) : nullptr;
+  const auto found = connection_ && !lost_ ? registry_.find_by_cid(cid) : nullptr;
+  if (found) confirmed_[cid] = {found->uuid, now};
+  return found;
 }
 
-void LibvirtMonitor::discover() {
+bool LibvirtMonitor::confirm(const std::string& uuid, std::uint32_t cid) {
+  virResetLastError();
+  DomainPtr domain(virDomainLookupByUUIDString(connection_.get(), uuid.c_str()));
+  if (!domain) {
+    if (virGetLastErrorCode() == VIR_ERR_NO_DOMAIN) registry_.domain_stopped(uuid);
+    return false;
+  }
+  const int active = virDomainIsActive(domain.get());
+  if (active == 0) registry_.domain_stopped(uuid);
+  if (active != 1 || !refresh(domain.get())) return false;
+  const auto* entry = registry_.find(uuid);
+  return entry != nullptr && entry->info.vsock_cid == cid;
+}
+
+bool LibvirtMonitor::discover() {
   last_discovery_ = std::chrono::steady_clock::now();
   virDomainPtr* domains = nullptr;
   const int count =
@@ -167,7 +196,7 @@ void LibvirtMonitor::discover() {
   if (count < 0) {
     // Nothing is known then, not "nothing runs": the domains served stay served.
     log::warning("cannot list libvirt's domains: " + libvirt_error());
-    return;
+    return false;
   }
   std::set<std::string> running;
   for (int i = 0; i < count; ++i) {
@@ -177,6 +206,7 @@ void LibvirtMonitor::discover() {
   }
   free(domains);  // NOLINT: allocated by libvirt
   registry_.retain_only(running);
+  return true;
 }
 
 void LibvirtMonitor::refresh(const std::string& uuid) {
@@ -202,19 +232,21 @@ void LibvirtMonitor::refresh(const std::string& uuid) {
   }
 }
 
-void LibvirtMonitor::refresh(virDomainPtr domain) {
+bool LibvirtMonitor::refresh(virDomainPtr domain) {
   LibvirtString xml(virDomainGetXMLDesc(domain, 0));
   if (!xml) {
     log::warning("domain '" + std::string(virDomainGetName(domain)) +
                  "': cannot read its XML: " + libvirt_error());
-    return;
+    return false;
   }
   try {
     registry_.domain_running(parse_domain_xml(xml.get(), channel_name_),
                              read_domain_policy(xml.get()));
+    return true;
   } catch (const std::exception& bad) {
     log::warning("domain '" + std::string(virDomainGetName(domain)) +
                  "': cannot use its XML: " + bad.what());
+    return false;
   }
 }
 

@@ -9,6 +9,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -33,9 +34,14 @@ class LibvirtMonitor {
   std::uint64_t connects() const { return connects_; }
   // Looks the domain up again and updates the registry (also used after device events).
   void refresh(const std::string& uuid);
-  // The running domain whose vsock CID this is, checked against libvirt's live XML now (at
-  // accept time), not only as the last event left it; nullptr while libvirt is unreachable.
+  // The running domain whose vsock CID this is, served only after libvirt confirms it (the
+  // domain active, its live XML read and parsed, the same CID) in this call or within
+  // kCidConfirmation before; nullptr when libvirt cannot confirm it, for whatever reason
+  // (fail closed: a CID may have moved to another domain).
   std::shared_ptr<DomainContext> domain_for_cid(std::uint32_t cid);
+  // How long a confirmation is trusted: a guest connecting in a loop costs libvirt one
+  // lookup per CID per period, not one per connection.
+  static constexpr std::chrono::milliseconds kCidConfirmation{1'000};
 
   // How the running domains are listed: virConnectListAllDomains. A test seam for a listing
   // that fails, as a libvirtd in trouble's may (the test driver never fails one).
@@ -50,8 +56,12 @@ class LibvirtMonitor {
   boost::asio::awaitable<void> run();
   bool connect();
   void disconnect();
-  void discover();
-  void refresh(virDomainPtr domain);
+  // False if libvirt could not list the domains (nothing is known then).
+  bool discover();
+  // True if the domain's live XML was read and used.
+  bool refresh(virDomainPtr domain);
+  // Whether libvirt says now that `uuid` is active with vsock CID `cid`.
+  bool confirm(const std::string& uuid, std::uint32_t cid);
   // From inside a libvirt callback: refresh on a clean stack, where libvirt may be called.
   void post_refresh(virDomainPtr domain);
 
@@ -72,6 +82,11 @@ class LibvirtMonitor {
   bool lost_ = false;
   std::uint64_t connects_ = 0;
   std::chrono::steady_clock::time_point last_discovery_{};
+  struct Confirmation {
+    std::string uuid;
+    std::chrono::steady_clock::time_point at;
+  };
+  std::map<std::uint32_t, Confirmation> confirmed_;  // by CID
 };
 
 }  // namespace perfkvm::host

@@ -24,6 +24,12 @@ namespace {
 
 using perfkvm::use_nothrow;
 
+void close_now(ChannelSocket& socket) {
+  boost::system::error_code ignored;
+  socket.shutdown(ChannelSocket::shutdown_both, ignored);
+  socket.close(ignored);
+}
+
 }  // namespace
 
 StreamListener::Acceptor StreamListener::open_vsock(asio::any_io_executor executor,
@@ -70,6 +76,9 @@ void StreamListener::stop() {
   boost::system::error_code ignored;
   acceptor_.close(ignored);
   for (const auto& connection : connections()) connection->close();
+  for (const auto& weak : pending_) {
+    if (const auto socket = weak.lock()) close_now(*socket);
+  }
 }
 
 void StreamListener::close_domain(const DomainContext& domain) {
@@ -107,13 +116,12 @@ asio::awaitable<void> StreamListener::accept_loop() {
 
 namespace {
 
-// The nonce of the first frame a refused peer sends (within a short time), so that the refusal
-// is addressed to it; empty if none comes.
-asio::awaitable<std::string> first_nonce(ChannelSocket& socket) {
+// The nonce of the first frame a refused peer sends, so that the refusal is addressed to it;
+// empty if none comes before `deadline` fires.
+asio::awaitable<std::string> first_nonce(ChannelSocket& socket, asio::steady_timer& deadline) {
   using namespace asio::experimental::awaitable_operators;
   protocol::FrameDecoder decoder(64 * 1024);
   std::array<char, 4096> buffer;
-  asio::steady_timer deadline(socket.get_executor(), std::chrono::seconds(2));
   for (;;) {
     auto outcome = co_await (socket.async_read_some(asio::buffer(buffer), use_nothrow) ||
                              deadline.async_wait(use_nothrow));
@@ -131,48 +139,77 @@ asio::awaitable<std::string> first_nonce(ChannelSocket& socket) {
   }
 }
 
-void refuse(ChannelSocket& socket) {
-  boost::system::error_code ignored;
-  socket.shutdown(ChannelSocket::shutdown_both, ignored);
-}
+constexpr std::uint32_t kNoCid = VMADDR_CID_ANY;  // a peer whose CID could not be read
 
 }  // namespace
 
-asio::awaitable<void> StreamListener::serve(ChannelSocket socket) {
-  const auto cid = peer_cid_(socket);
+// This connection's place in per_cid_, given back however serve() ends.
+class StreamListener::CidShare {
+ public:
+  CidShare(std::map<std::uint32_t, std::size_t>& counts, std::uint32_t cid)
+      : counts_(counts), cid_(cid) {
+    ++counts_[cid_];
+  }
+  ~CidShare() {
+    if (--counts_[cid_] == 0) counts_.erase(cid_);
+  }
+  CidShare(const CidShare&) = delete;
+  CidShare& operator=(const CidShare&) = delete;
+  std::size_t count() const { return counts_.at(cid_); }
+
+ private:
+  std::map<std::uint32_t, std::size_t>& counts_;
+  std::uint32_t cid_;
+};
+
+asio::awaitable<void> StreamListener::refuse(std::shared_ptr<ChannelSocket> socket,
+                                             protocol::ErrorCode code, std::string message) {
+  using namespace asio::experimental::awaitable_operators;
+  std::erase_if(pending_, [](const auto& weak) { return weak.expired(); });
+  pending_.push_back(socket);
+  // One deadline for both: a peer that sends nothing, or never reads, is cut off in time.
+  asio::steady_timer deadline(socket->get_executor(), kRefusalDeadline);
+  const std::string nonce = co_await first_nonce(*socket, deadline);
+  const std::string frame = protocol::encode_message(
+      protocol::Error{nonce, std::nullopt, code, std::move(message), std::nullopt});
+  co_await (asio::async_write(*socket, asio::buffer(frame), use_nothrow) ||
+            deadline.async_wait(use_nothrow));
+  close_now(*socket);
+}
+
+asio::awaitable<void> StreamListener::serve(ChannelSocket accepted) {
+  auto socket = std::make_shared<ChannelSocket>(std::move(accepted));
+  const auto cid = peer_cid_(*socket);
+  const std::string who = cid ? "CID " + std::to_string(*cid) : "a peer without a CID";
+  // Counted before anything costs: a guest connecting in a loop spends an accept and a close.
+  const CidShare share(per_cid_, cid.value_or(kNoCid));
+  std::erase_if(pending_, [](const auto& weak) { return weak.expired(); });
+  // A guest may hold a few connections (a session each, plus one being replaced); more than
+  // that only takes file descriptors from every other guest.
+  const std::size_t per_cid_limit = static_cast<std::size_t>(config_.max_sessions) + 2;
+  if (share.count() > per_cid_limit || pending_.size() >= kMaxPending) {
+    if (const auto suppressed = refusal_log_.admit()) {
+      log::warning("vsock: " + who + " has " + std::to_string(share.count()) +
+                   " connections (the most is " + std::to_string(per_cid_limit) + "), " +
+                   std::to_string(pending_.size()) +
+                   " connections are being refused: closed another at once" + *suppressed);
+    }
+    close_now(*socket);
+    co_return;
+  }
   auto domain = cid ? find_domain_(*cid) : nullptr;
   if (!domain) {
-    const std::string who = cid ? "CID " + std::to_string(*cid) : "a peer without a CID";
-    log::warning("vsock: connection from " + who + ", which is no running domain's: refused");
-    const std::string nonce = co_await first_nonce(socket);
-    const std::string frame = protocol::encode_message(protocol::Error{
-        nonce, std::nullopt, protocol::ErrorCode::unknown_peer,
-        who + " belongs to no running domain this host serves", std::nullopt});
-    co_await asio::async_write(socket, asio::buffer(frame), use_nothrow);
-    refuse(socket);
+    if (const auto suppressed = refusal_log_.admit()) {
+      log::warning("vsock: connection from " + who + ", which is no running domain's: refused" +
+                   *suppressed);
+    }
+    co_await refuse(socket, protocol::ErrorCode::unknown_peer,
+                    who + " belongs to no running domain this host serves");
     co_return;
   }
   std::erase_if(connections_, [](const auto& weak) { return weak.expired(); });
-  // A guest may hold a few connections (a session each, plus one being replaced); more than
-  // that only takes file descriptors from every other guest.
-  const auto same_domain = std::count_if(connections_.begin(), connections_.end(), [&](const auto& weak) {
-    const auto connection = weak.lock();
-    return connection && &connection->domain() == domain.get();
-  });
-  if (same_domain >= static_cast<long>(config_.max_sessions) + 2) {
-    log::warning("vsock: domain '" + domain->name + "' already has " +
-                 std::to_string(same_domain) + " connections: refused another");
-    const std::string nonce = co_await first_nonce(socket);
-    const std::string frame = protocol::encode_message(protocol::Error{
-        nonce, std::nullopt, protocol::ErrorCode::too_many_sessions,
-        "domain '" + domain->name + "' already has " + std::to_string(same_domain) +
-            " vsock connections to this host", std::nullopt});
-    co_await asio::async_write(socket, asio::buffer(frame), use_nothrow);
-    refuse(socket);
-    co_return;
-  }
   const std::string label = "domain '" + domain->name + "' vsock CID " + std::to_string(*cid);
-  auto connection = std::make_shared<ChannelConnection>(std::move(socket), std::move(domain),
+  auto connection = std::make_shared<ChannelConnection>(std::move(*socket), std::move(domain),
                                                         config_, event_table_, label,
                                                         ChannelKind::per_connection);
   connections_.push_back(connection);
