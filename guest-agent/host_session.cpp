@@ -142,8 +142,9 @@ protocol::Started HostSession::start(protocol::Start request) {
 }
 
 std::chrono::milliseconds HostSession::keepalive_period() const {
-  return std::max(std::chrono::milliseconds(welcome_.limits.lease_ms / 3),
-                  std::chrono::milliseconds(1));
+  // Floored: a host announcing a lease of a few ms must not make perfkvm spin on keepalives
+  // (hostd's own lease is at least 100 ms).
+  return std::max(std::chrono::milliseconds(welcome_.limits.lease_ms / 3), kMinKeepalivePeriod);
 }
 
 }  // namespace perfkvm::guest

@@ -35,7 +35,9 @@ class HostSession {
   const protocol::Welcome& welcome() const { return welcome_; }
   HostLink& link() { return link_; }
 
-  // Keepalives well inside the lease (§6.3): a third of it, as the protocol recommends.
+  // Keepalives well inside the lease (§6.3): a third of it, as the protocol recommends, but
+  // never more often than every kMinKeepalivePeriod.
+  static constexpr std::chrono::milliseconds kMinKeepalivePeriod{10};
   std::chrono::milliseconds keepalive_period() const;
 
  private:

@@ -131,6 +131,10 @@ void check_host(const FakeHost& host, const json::object& expected) {
     } else if (name.ends_with("_min")) {
       const std::string type = name.substr(0, name.size() - 4);
       CHECK_MESSAGE(host.count(type) >= wanted, "at least " << wanted << " '" << type << "'");
+    } else if (name.ends_with("_max")) {
+      const std::string type = name.substr(0, name.size() - 4);
+      CHECK_MESSAGE(host.count(type) <= wanted, "at most " << wanted << " '" << type << "', got "
+                                                           << host.count(type));
     } else {
       CHECK_MESSAGE(host.count(name) == wanted, "exactly " << wanted << " '" << name << "'");
     }
