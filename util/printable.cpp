@@ -29,6 +29,25 @@ std::size_t utf8_sequence(std::string_view text, std::size_t at) {
   return length;
 }
 
+// The code point of the valid `length`-byte sequence at text[at].
+char32_t code_point(std::string_view text, std::size_t at, std::size_t length) {
+  static constexpr unsigned char kLeadMask[] = {0, 0x7F, 0x1F, 0x0F, 0x07};
+  char32_t point = static_cast<unsigned char>(text[at]) & kLeadMask[length];
+  for (std::size_t i = 1; i < length; ++i) {
+    point = (point << 6) | (static_cast<unsigned char>(text[at + i]) & 0x3F);
+  }
+  return point;
+}
+
+// Valid characters that still change how the text around them reads: C1 controls (some
+// terminals act on them), the line and paragraph separators (a forged line), and the bidi
+// controls that reorder what a reader sees (CVE-2021-42574's "trojan source").
+bool deceptive(char32_t point) {
+  return (point >= 0x80 && point <= 0x9F) || point == 0x2028 || point == 0x2029 ||
+         point == 0x061C || point == 0x200E || point == 0x200F ||
+         (point >= 0x202A && point <= 0x202E) || (point >= 0x2066 && point <= 0x2069);
+}
+
 }  // namespace
 
 std::string printable(std::string_view text, std::size_t max_bytes) {
@@ -40,8 +59,15 @@ std::string printable(std::string_view text, std::size_t max_bytes) {
     if (byte >= 0x20 && byte < 0x7F && byte != '\\') {
       piece = text.substr(at, 1);
       at += 1;
-    } else if (const std::size_t length = byte >= 0x80 ? utf8_sequence(text, at) : 0) {
+    } else if (const std::size_t length = byte >= 0x80 ? utf8_sequence(text, at) : 0;
+               length != 0 && !deceptive(code_point(text, at, length))) {
       piece = text.substr(at, length);
+      at += length;
+    } else if (length != 0) {
+      for (std::size_t i = 0; i < length; ++i) {  // each byte, as for invalid UTF-8
+        const auto b = static_cast<unsigned char>(text[at + i]);
+        piece += {'\\', 'x', kHex[b >> 4], kHex[b & 0xF]};
+      }
       at += length;
     } else {
       piece = {'\\', 'x', kHex[byte >> 4], kHex[byte & 0xF]};

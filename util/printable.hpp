@@ -9,7 +9,9 @@
 namespace perfkvm {
 
 // Control characters, DEL, the backslash and bytes that are not part of valid UTF-8 become
-// \xNN (so every escape is unambiguous); valid UTF-8 is kept. Text longer than `max_bytes`
+// \xNN (so every escape is unambiguous); so do the bytes of the characters that would change
+// how the text reads (C1 controls, line and paragraph separators, bidi controls); other valid
+// UTF-8 is kept. Text longer than `max_bytes`
 // (of output) is cut at a character boundary and ends with "...".
 std::string printable(std::string_view text, std::size_t max_bytes = std::string::npos);
 

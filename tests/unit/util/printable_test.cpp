@@ -29,6 +29,11 @@ TEST_CASE("printable: what is kept and what is escaped") {
       {"\xc0\xaf", "\\xc0\\xaf"},                          // an overlong '/'
       {"\xed\xa0\x80", "\\xed\\xa0\\x80"},                  // a surrogate
       {"\xf4\x90\x80\x80", "\\xf4\\x90\\x80\\x80"},          // above U+10FFFF
+      {"csi\xc2\x9b" "2J", "csi\\xc2\\x9b2J"},                    // a C1 control (CSI)
+      {"a\xe2\x80\xa8" "b", "a\\xe2\\x80\\xa8b"},                // the line separator
+      {"x\xe2\x80\xae" "evil", "x\\xe2\\x80\\xaeevil"},          // right-to-left override
+      {"\xe2\x81\xa6i\xe2\x81\xa9", "\\xe2\\x81\\xa6i\\xe2\\x81\\xa9"},  // isolates
+      {"\xc2\xa0nbsp \xe2\x80\x93", "\xc2\xa0nbsp \xe2\x80\x93"},  // other marks are kept
   };
   for (const auto& c : cases) {
     CAPTURE(c.text);
