@@ -90,7 +90,11 @@ std::string FleetExport::scrape(metrics::Format format, Clock::time_point now) {
   health.scrape_reads = reads_;
   for (auto& family : hostd_families(health)) families.push_back(std::move(family));
   std::string body;
+  // The body is megabytes for a large fleet: sized once from the last one rather than grown
+  // by doubling, each step a copy and fresh pages.
+  body.reserve(last_body_bytes_ + last_body_bytes_ / 8);
   metrics::render(families, format, body);
+  last_body_bytes_ = body.size();
   return body;
 }
 

@@ -68,6 +68,7 @@ class FleetExport {
   std::map<std::string, Domain> domains_;  // by uuid: the order of the series
   std::optional<Clock::time_point> last_read_;
   std::uint64_t reads_ = 0;
+  std::size_t last_body_bytes_ = 0;  // the last scrape's, to size the next
 };
 
 }  // namespace perfkvm::host
