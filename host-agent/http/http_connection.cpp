@@ -19,6 +19,7 @@
 #include <type_traits>
 
 #include "host-agent/http/listen_address.hpp"
+#include "host-agent/http/request_reading.hpp"
 #include "host-agent/http/router.hpp"
 #include "host-agent/http/server_state.hpp"
 #include "util/asio_nothrow.hpp"
@@ -55,23 +56,6 @@ class ScopeExit {
  private:
   Action action_;
 };
-
-bool is_parse_error(const error_code& ec) {
-  return ec.category() == beast_http::make_error_code(beast_http::error::bad_method).category();
-}
-
-// What a request that could not be read is answered, if anything (the client gone: nothing).
-std::optional<beast_http::status> refusal_for(const error_code& ec) {
-  if (!is_parse_error(ec)) return std::nullopt;  // I/O: reset, closed, TLS failure, our close
-  if (ec == beast_http::error::end_of_stream || ec == beast_http::error::partial_message) {
-    return std::nullopt;  // the client closed, between requests or within one
-  }
-  if (ec == beast_http::error::header_limit || ec == beast_http::error::buffer_overflow) {
-    return beast_http::status::request_header_fields_too_large;
-  }
-  if (ec == beast_http::error::body_limit) return beast_http::status::payload_too_large;
-  return beast_http::status::bad_request;
-}
 
 template <class Stream>
 Stream open_stream(asio::ip::tcp::socket socket, ServerState& server) {
@@ -125,11 +109,16 @@ asio::awaitable<void> StreamConnection<Stream>::run() {
   for (bool first = true;; first = false) {
     set_waiting(Clock::now());
     if (!first && !co_await await_next_request()) co_return;
-    beast_http::request_parser<beast_http::string_body> parser;
-    parser.header_limit(static_cast<std::uint32_t>(
-        std::min<std::size_t>(limits().max_header_bytes, std::numeric_limits<std::uint32_t>::max())));
-    parser.body_limit(limits().max_body_bytes);
-    auto [read_error, ignored] = co_await beast_http::async_read(stream_, buffer_, parser, use_nothrow);
+    RequestParser parser;
+    apply_limits(parser, limits());
+    auto [header_error, header_bytes] =
+        co_await beast_http::async_read_header(stream_, buffer_, parser, use_nothrow);
+    error_code read_error = header_error ? header_error : header_refusal(parser, limits());
+    if (!read_error && !parser.is_done()) {
+      auto [body_error, body_bytes] =
+          co_await beast_http::async_read(stream_, buffer_, parser, use_nothrow);
+      read_error = body_error;
+    }
     if (read_error) {
       co_await refuse_unreadable(read_error);
       co_return;
