@@ -6,6 +6,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -19,6 +20,7 @@
 #include "util/asio_nothrow.hpp"
 #include "util/log.hpp"
 #include "util/log_exceptions.hpp"
+#include "util/log_throttle.hpp"
 
 namespace perfkvm::host {
 
@@ -32,6 +34,20 @@ namespace {
 using perfkvm::use_nothrow;
 // One read's worth, in a buffer shared by the channels of a thread (see read_loop).
 constexpr std::size_t kReadChunk = 64 * 1024;
+// The work the reader does before it lets the thread's other handlers run (see read_loop).
+constexpr auto kReaderTurn = std::chrono::milliseconds(1);
+
+// Lines a guest can cause at will, one per frame it sends: at most one a second of each kind
+// for all the channels of hostd's thread (as the vsock listener's refusals), the next one
+// saying how many were suppressed. Unthrottled, a guest writing bad frames at full speed put
+// 100,000 warnings a second into hostd's log, where journald's rate limit would then drop
+// every other guest's lines and hostd's own.
+thread_local LogThrottle bad_message_log;
+thread_local LogThrottle guest_error_log;
+// The same for hellos that replace a session on their channel, which a guest can send at full
+// speed too (a hello storm wrote 15,000 lines a second); a channel's first session is always
+// logged.
+thread_local LogThrottle replacing_session_log;
 
 }  // namespace
 
@@ -77,6 +93,10 @@ std::size_t ChannelConnection::open_counter_fds() const {
 
 asio::awaitable<void> ChannelConnection::run() {
   const auto self = shared_from_this();
+  // Forget the channels that ended first: a guest connecting in a loop (vsock, one connection
+  // a program) would otherwise grow the list without bound, and each expired weak_ptr keeps
+  // its channel's whole make_shared block (800 bytes) allocated.
+  std::erase_if(domain_->channels, [](const auto& channel) { return channel.expired(); });
   domain_->channels.push_back(weak_from_this());
   log::info(label_ + ": channel connected");
   // Each loop catches what it throws: with Boost 1.81's ||, a branch ending in an exception
@@ -114,7 +134,21 @@ asio::awaitable<void> ChannelConnection::read_loop() {
     try {
       // Never waits: whatever a guest program queued, the next program's hello behind it is
       // read at once (starts over the rate are refused, not delayed).
-      for (const auto& payload : payloads) on_payload(protocol::parse_message(payload));
+      auto turn_began = Clock::now();
+      for (std::size_t i = 0; i < payloads.size(); ++i) {
+        on_payload(protocol::parse_message(payloads[i]));
+        // One read can hold a thousand frames that each want a reply encoded, or twenty starts
+        // that each open counters: after every millisecond of that, the other channels'
+        // handlers (their sample timers) get the thread, or one guest delays every other
+        // guest's samples by its whole batch (by 10 to 40 ms, tests/integration/
+        // hostile_guest_test.cpp measured).
+        if (i + 1 < payloads.size() && Clock::now() - turn_began > kReaderTurn) {
+          co_await asio::post(socket_.get_executor(), asio::use_awaitable);
+          const auto state = co_await asio::this_coro::cancellation_state;
+          if (state.cancelled() != asio::cancellation_type::none) co_return;
+          turn_began = Clock::now();
+        }
+      }
     } catch (const std::exception& failure) {
       log::error(label_ + ": closing the channel after an internal error: " + failure.what());
       co_return;
@@ -229,7 +263,10 @@ asio::awaitable<void> ChannelConnection::sample_loop(std::shared_ptr<CountingReq
 
 void ChannelConnection::on_payload(protocol::ParseResult parsed) {
   if (const auto* error = std::get_if<protocol::ParseError>(&parsed)) {
-    log::warning(label_ + ": bad message from the guest: " + log::printable(error->message));
+    if (const auto suppressed = bad_message_log.admit()) {
+      log::warning(label_ + ": bad message from the guest: " + log::printable(error->message) +
+                   *suppressed);
+    }
     if (error->type != protocol::Error::kType) {
       send_error(error->nonce, error->request_id, error->code, error->message);
     }
@@ -246,12 +283,15 @@ void ChannelConnection::on_message(const HostToGuest& message) {
 
 void ChannelConnection::on_message(const protocol::Error& error) {
   // Never answered: an error about an error could ping-pong forever.
-  log::warning(label_ + ": guest reported " + std::string(to_string(error.code)) + ": " +
-               log::printable(error.message));
+  if (const auto suppressed = guest_error_log.admit()) {
+    log::warning(label_ + ": guest reported " + std::string(to_string(error.code)) + ": " +
+                 log::printable(error.message) + *suppressed);
+  }
 }
 
 void ChannelConnection::on_message(const protocol::Hello& hello) {
   last_heard_ = Clock::now();
+  const bool replacing = session_.has_value();
   // Whatever is still queued is addressed to an earlier session, whose program is gone: the
   // new one gets its welcome without waiting behind it (the frame being written, if any,
   // is finished first).
@@ -293,8 +333,11 @@ void ChannelConnection::on_message(const protocol::Hello& hello) {
   ++domain_->active_sessions;
   ++stats_->sessions_active;
   ++stats_->sessions_started;
-  log::info(label_ + ": session " + hello.nonce + " started by " + log::printable(hello.agent, 64) +
-            " " + log::printable(hello.agent_version, 64));
+  if (const auto suppressed = replacing ? replacing_session_log.admit() : std::string()) {
+    log::info(label_ + ": session " + hello.nonce + " started by " +
+              log::printable(hello.agent, 64) + " " + log::printable(hello.agent_version, 64) +
+              *suppressed);
+  }
   protocol::Welcome welcome;
   welcome.nonce = hello.nonce;
   welcome.protocol = high;

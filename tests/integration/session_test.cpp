@@ -2,105 +2,27 @@
 // on an io_context, counting real threads of this process named like QEMU's vCPU threads;
 // the guest side is a TestGuest speaking the protocol.
 #include <doctest/doctest.h>
-#include <sys/socket.h>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/io_context.hpp>
-#include <filesystem>
-#include <memory>
 #include <stdexcept>
 
-#include "fake_vcpus.hpp"
-#include "host-agent/session/channel_connection.hpp"
-#include "host-agent/session/event_table.hpp"
 #include "host-agent/session/session_policy.hpp"
-#include "test_guest.hpp"
+#include "session_harness.hpp"
 #include "tests/common/host_pmu.hpp"
 
 using namespace perfkvm;
 using namespace perfkvm::host;
 using namespace perfkvm::protocol;
+using perfkvm::test::counted;
+using perfkvm::test::expect_error;
 using perfkvm::test::FakeVcpus;
+using perfkvm::test::Harness;
+using perfkvm::test::hello;
+using perfkvm::test::kNonce;
+using perfkvm::test::kOtherNonce;
+using perfkvm::test::process_fds;
+using perfkvm::test::start;
 using perfkvm::test::TestGuest;
 using namespace std::chrono_literals;
-
-namespace {
-
-const std::string kNonce = "0123456789abcdef";
-const std::string kOtherNonce = "fedcba9876543210";
-
-struct Harness {
-  boost::asio::io_context io;
-  SessionConfig config;
-  std::vector<EventStatus> events = probe_event_table();
-  FakeVcpus vcpus{2};
-
-  Harness() { config.lease_ms = 400; }
-
-  std::shared_ptr<DomainContext> domain(const std::string& name, std::uint32_t vcpu_count = 2) {
-    auto context = std::make_shared<DomainContext>();
-    context->name = name;
-    context->uuid = "00000000-0000-4000-8000-00000000000" + std::to_string(name.size() % 10);
-    context->vcpus = vcpu_count;
-    context->resolve_threads = [this] { return vcpus.resolution(); };
-    return context;
-  }
-
-  // A domain with vCPU threads of its own, which the test makes exit by destroying them; the
-  // domain still resolves to the threads it had, as a destroyed domain's stale view would.
-  std::pair<std::shared_ptr<DomainContext>, std::unique_ptr<FakeVcpus>> domain_with_own_threads(
-      const std::string& name) {
-    auto context = domain(name);
-    auto own = std::make_unique<FakeVcpus>(2);
-    context->resolve_threads = [resolution = own->resolution()] { return resolution; };
-    return {std::move(context), std::move(own)};
-  }
-
-  // A channel to `domain`: the host end served by a ChannelConnection, the guest end returned.
-  std::pair<std::shared_ptr<ChannelConnection>, std::unique_ptr<TestGuest>> connect(
-      std::shared_ptr<DomainContext> context, int buffer_bytes = 0) {
-    int fds[2];
-    REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) == 0);
-    if (buffer_bytes) {
-      for (int fd : fds) {
-        ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buffer_bytes, sizeof buffer_bytes);
-        ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buffer_bytes, sizeof buffer_bytes);
-      }
-    }
-    ChannelSocket socket(io, boost::asio::generic::stream_protocol(AF_UNIX, 0), fds[0]);
-    auto connection = std::make_shared<ChannelConnection>(std::move(socket), std::move(context),
-                                                          config, events, "test channel");
-    boost::asio::co_spawn(io, connection->run(), boost::asio::detached);
-    return {connection, std::make_unique<TestGuest>(io, UniqueFd(fds[1]))};
-  }
-};
-
-Hello hello(const std::string& nonce = kNonce) { return Hello{nonce, 1, 1, "perfkvm-test", "0"}; }
-
-Start start(std::uint64_t id, std::vector<std::string> events,
-            std::optional<std::uint32_t> interval = std::nullopt, bool per_vcpu = true) {
-  Start s;
-  s.nonce = kNonce;
-  s.request_id = id;
-  s.events = std::move(events);
-  s.interval_ms = interval;
-  s.per_vcpu = per_vcpu;
-  return s;
-}
-
-Error expect_error(TestGuest& guest, ErrorCode code) {
-  const auto error = guest.receive_until<Error>();
-  CHECK(to_string(error.code) == to_string(code));
-  return error;
-}
-
-const Count& counted(const Cell& cell) {
-  REQUIRE(cell.has_value());
-  return *cell;
-}
-
-}  // namespace
 
 TEST_CASE("a full session: hello, start, samples, stop, report") {
   Harness h;
@@ -241,9 +163,6 @@ TEST_CASE("garbage and stale half-frames before a hello are skipped") {
 
 TEST_CASE("keepalives are echoed and keep the lease; silence closes the counters") {
   Harness h;
-  // Ten keepalive periods per lease: a test thread starved for a few hundred ms (sanitizers,
-  // a loaded machine) must not look like a silent guest.
-  h.config.lease_ms = 1000;
   auto [connection, guest] = h.connect(h.domain("web1"));
   guest->send(hello());
   guest->receive_until<Welcome>();
@@ -251,14 +170,14 @@ TEST_CASE("keepalives are echoed and keep the lease; silence closes the counters
   guest->receive_until<Started>();
 
   // 3 leases long, with a keepalive every 100 ms: still counting.
-  for (int i = 0; i < 30; ++i) {
+  for (int i = 0; i < 12; ++i) {
     guest->send(Keepalive{kNonce});
     CHECK(guest->receive_until<Keepalive>().nonce == kNonce);
     h.io.run_for(100ms);
   }
   CHECK(connection->counting());
 
-  // Silence: the lease (1000 ms) expires, the counters close, the guest is told.
+  // Silence: the lease (400 ms) expires, the counters close, the guest is told.
   const auto error = expect_error(*guest, ErrorCode::lease_expired);
   CHECK(error.nonce == kNonce);
   CHECK(error.request_id == 1u);
@@ -517,11 +436,7 @@ TEST_CASE("a program that queued 3,000 start/stop pairs and exited does not dela
   next.request_id = 2;
   guest->send(next);
   CHECK(guest->receive_until<Started>().request_id == 2);
-  // The rest were refused without counters: at most the burst, what the rate refilled while
-  // hostd worked through the frames (slow under sanitizers), and the new program's start.
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
-  CHECK(static_cast<double>(h.config.stats->requests_started) <= 20 + 20 * seconds + 2);
+  CHECK(h.config.stats->requests_started <= 21);  // the rest were refused without counters
 }
 
 TEST_CASE("a vCPU thread that exits mid-count ends its series; the report still comes") {
@@ -639,16 +554,6 @@ constexpr std::uint32_t kLongLeaseMs = 10'000;
 // plus 67 per cell, plus 48 per vCPU row.
 std::size_t spec_worst_sample_bytes(std::size_t columns, std::size_t vcpus, bool per_vcpu) {
   return 400 + 67 * columns + (per_vcpu ? vcpus * (48 + 67 * columns) : 0);
-}
-
-// Every fd this process has open: counters that outlive their request show up here even when
-// the connection no longer knows about them.
-std::size_t process_fds() {
-  std::size_t count = 0;
-  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
-    ++count;
-  }
-  return count - 1;  // the directory iterator's own fd
 }
 
 const std::vector<std::string> kEightSoftwareEvents = {
