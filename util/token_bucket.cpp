@@ -15,14 +15,15 @@ double TokenBucket::tokens_at(Clock::time_point now) const {
   return std::min(burst_, tokens_ + elapsed * per_second_);
 }
 
-TokenBucket::Clock::duration TokenBucket::delay(Clock::time_point now) const {
-  const double missing = 1.0 - tokens_at(now);
+TokenBucket::Clock::duration TokenBucket::delay(Clock::time_point now, double cost) const {
+  const double missing = std::min(cost, burst_) - tokens_at(now);
   if (missing <= 0) return Clock::duration::zero();
   return std::chrono::ceil<Clock::duration>(std::chrono::duration<double>(missing / per_second_));
 }
 
-void TokenBucket::record(Clock::time_point now) {
-  tokens_ = tokens_at(now) - 1.0;  // may go below zero only if a caller skipped delay()
+void TokenBucket::record(Clock::time_point now, double cost) {
+  // May go below zero only if a caller skipped delay().
+  tokens_ = tokens_at(now) - std::min(cost, burst_);
   last_ = std::max(now, last_);
 }
 

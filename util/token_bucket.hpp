@@ -1,8 +1,9 @@
 // A token bucket: events at a steady rate, with bursts up to a size; delay() says how long an
 // event beyond the rate would have to wait, and the caller decides whether it waits or is
-// refused. hostd bounds with it what a peer can make it do at a cost: a guest channel's
-// starts (each opens counters; refused, with the delay as retry-after), the metrics
-// endpoint's accepts (delayed).
+// refused. An event may cost more than one token (a start that opens 300 counters). hostd
+// bounds with it what a peer can make it do at a cost: a domain's starts and the counters they
+// open (refused, with the delay as retry-after; start_budget.hpp), the metrics endpoint's
+// accepts (delayed).
 #pragma once
 
 #include <chrono>
@@ -19,10 +20,11 @@ class TokenBucket {
   explicit TokenBucket(std::uint32_t per_second, Clock::time_point now = Clock::now(),
                        std::uint32_t burst = 0);
 
-  // How long the next event must wait; zero while within the rate.
-  Clock::duration delay(Clock::time_point now) const;
+  // How long the next event of `cost` tokens must wait; zero while within the rate. A cost
+  // above the burst is taken as the burst: such an event passes when the bucket is full.
+  Clock::duration delay(Clock::time_point now, double cost = 1.0) const;
   // An event that happened.
-  void record(Clock::time_point now);
+  void record(Clock::time_point now, double cost = 1.0);
 
  private:
   double tokens_at(Clock::time_point now) const;

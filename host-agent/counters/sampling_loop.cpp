@@ -16,7 +16,7 @@ using perfkvm::use_nothrow;
 
 boost::asio::awaitable<SamplingEnd> sample_at_intervals(
     boost::asio::steady_timer& timer, Measurement& measurement,
-    std::chrono::steady_clock::duration interval, ReadingHandler on_reading) {
+    std::chrono::steady_clock::duration interval, ReadingHandler on_reading, SkipReading skip) {
   auto deadline = measurement.started_at();
   for (;;) {
     deadline = std::max(deadline + interval, std::chrono::steady_clock::now());
@@ -24,6 +24,7 @@ boost::asio::awaitable<SamplingEnd> sample_at_intervals(
     auto [ec] = co_await timer.async_wait(use_nothrow);
     // finished(): the owner ended the measurement while this wait was already complete.
     if (ec || measurement.finished()) co_return SamplingEnd::stopped;
+    if (skip && skip()) continue;
     MeasurementReading reading = measurement.read();
     const bool final_reading = reading.threads_ended();
     on_reading(std::move(reading));

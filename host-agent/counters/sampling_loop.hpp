@@ -18,6 +18,10 @@ enum class SamplingEnd {
 };
 
 using ReadingHandler = std::function<void(MeasurementReading)>;
+// Asked when a reading is due: true when it would only be thrown away (a guest whose sample
+// queue is full), so that the loop skips it rather than read the counters for nothing; the
+// caller counts what it skips.
+using SkipReading = std::function<bool()>;
 
 // Reads `measurement` (started) every `interval` and hands each reading to `on_reading`.
 // The cadence is fixed from the start: reading n is due at started_at + n x interval. A reading
@@ -26,9 +30,11 @@ using ReadingHandler = std::function<void(MeasurementReading)>;
 // intervals of nearly no time. Waits on `timer`. To stop the loop, cancel the timer (while the
 // loop waits: from elsewhere on the executor) or finish or close the measurement (from
 // anywhere, on_reading included). `timer` and `measurement` must outlive the loop. What
-// on_reading throws ends the loop and is thrown to the caller.
+// on_reading throws ends the loop and is thrown to the caller. `skip` (optional) is asked before
+// each reading.
 boost::asio::awaitable<SamplingEnd> sample_at_intervals(
     boost::asio::steady_timer& timer, Measurement& measurement,
-    std::chrono::steady_clock::duration interval, ReadingHandler on_reading);
+    std::chrono::steady_clock::duration interval, ReadingHandler on_reading,
+    SkipReading skip = {});
 
 }  // namespace perfkvm::host

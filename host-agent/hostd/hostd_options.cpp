@@ -131,9 +131,14 @@ void add_hostd_options(CLI::App& app, HostdOptions& options) {
       ->default_str(std::to_string(s.host_counters->limit()))
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{10'000'000}));
   app.add_option("--max-starts", s.max_starts_per_second,
-                 "requests one guest channel may start per second (faster ones wait)")
+                 "requests one domain's guests may start per second (faster ones are refused "
+                 "with when to retry)")
       ->capture_default_str()
       ->check(CLI::Range(1u, 100'000u));
+  app.add_option("--max-counter-opens", s.max_counter_opens_per_second,
+                 "perf counters one domain's started requests may open per second")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 10'000'000u));
   app.add_option("--max-queued-samples", s.max_queued_samples,
                  "samples waiting for a slow guest before new ones are dropped")
       ->capture_default_str()

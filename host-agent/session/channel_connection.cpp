@@ -66,8 +66,11 @@ ChannelConnection::ChannelConnection(ChannelSocket socket, std::shared_ptr<Domai
       decoder_(config.max_frame_bytes),
       outbox_(config.max_queued_samples, config.max_queued_replies),
       outbox_ready_(socket_.get_executor()),
-      lease_timer_(socket_.get_executor()),
-      start_throttle_(config.max_starts_per_second) {
+      lease_timer_(socket_.get_executor()) {
+  if (!domain_->start_budget) {
+    domain_->start_budget.emplace(config.max_starts_per_second,
+                                  config.max_counter_opens_per_second);
+  }
   // Non-blocking for send()'s direct write, which must never stall hostd's one thread; Asio's
   // own asynchronous operations are unaffected.
   boost::system::error_code ignored;
@@ -245,10 +248,18 @@ asio::awaitable<void> ChannelConnection::sample_loop(std::shared_ptr<CountingReq
       ++stats_->samples_dropped;
     }
   };
+  // A guest that does not read: its samples would be dropped, so they are not read at all
+  // (dropped all the same, and counted).
+  const auto skip_reading = [this, &request] {
+    if (!outbox_.sample_queue_full()) return false;
+    request->sample_skipped();
+    ++stats_->samples_dropped;
+    return true;
+  };
   SamplingEnd end = SamplingEnd::stopped;
   try {
     end = co_await sample_at_intervals(request->timer(), request->measurement(),
-                                       *request->interval(), send_sample);
+                                       *request->interval(), send_sample, skip_reading);
   } catch (const std::exception& failure) {
     log::error(label_ + ": sampling failed: " + failure.what());
     if (request_ == request) finish_request(protocol::EndReason::error);
@@ -394,20 +405,14 @@ void ChannelConnection::on_message(const protocol::Stop& stop) {
 
 void ChannelConnection::on_message(const protocol::Start& start) {
   if (!check_session(start.nonce, start.request_id)) return;
-  // Opening counters is the one costly thing a guest can ask for: each channel may start
-  // --max-starts requests per second. Every start within the rate is charged, admitted or
-  // not: a refused one may have cost a scan of /proc.
-  const auto now = Clock::now();
-  if (const auto delay = start_throttle_.delay(now); delay.count() > 0) {
-    const auto retry = std::chrono::ceil<std::chrono::milliseconds>(delay);
-    send_error(start.nonce, start.request_id, ErrorCode::rate_limited,
-               "this channel may start " + std::to_string(config_.max_starts_per_second) +
-                   " requests per second (perfkvm-hostd --max-starts); retry in " +
-                   std::to_string(retry.count()) + " ms",
-               static_cast<std::uint32_t>(std::max<std::int64_t>(retry.count(), 1)));
+  // Opening counters is the one costly thing a guest can ask for: the domain's starts are
+  // paced (start_budget.hpp), every start within the rate charged, admitted or not: a refused
+  // one may have cost a scan of /proc.
+  if (const auto refused = domain_->start_budget->charge_start(Clock::now())) {
+    send_error(start.nonce, start.request_id, ErrorCode::rate_limited, refused->message,
+               refused->retry_after_ms);
     return;
   }
-  start_throttle_.record(now);
   try {
     start_counting(start);
   } catch (const std::exception& failure) {
@@ -426,6 +431,11 @@ void ChannelConnection::start_counting(const protocol::Start& start) {
     return send_error(start.nonce, start.request_id, refusal->code, refusal->message);
   }
   auto& admitted = std::get<AdmittedStart>(decision);
+  if (const auto refused =
+          domain_->start_budget->charge_counters(admitted.counters(), Clock::now())) {
+    return send_error(start.nonce, start.request_id, ErrorCode::rate_limited, refused->message,
+                      refused->retry_after_ms);
+  }
   // Admission found room in the budget, and nothing ran since: taking it cannot fail.
   auto share = config_.host_counters->take(admitted.counters());
   if (!share) throw std::logic_error("the host-wide counter budget changed during admission");

@@ -3,7 +3,8 @@
 // it is on. Three coroutines share the channel: the reader (frames -> handlers), the writer
 // (the bounded outbox -> socket) and the lease watch; samplers run while a request counts.
 // What a start may count is admission's (admission.hpp); this keeps the I/O, the session's
-// state machine (PROTOCOL.md §6.1), the start pacing and the counter budgets.
+// state machine (PROTOCOL.md §6.1) and the counter budgets; the start pacing is the domain's
+// (start_budget.hpp).
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -21,7 +22,6 @@
 #include "host-agent/session/outbox.hpp"
 #include "host-agent/session/session_config.hpp"
 #include "protocol/codec.hpp"
-#include "util/token_bucket.hpp"
 
 namespace perfkvm::host {
 
@@ -115,10 +115,6 @@ class ChannelConnection : public std::enable_shared_from_this<ChannelConnection>
   Outbox outbox_;
   boost::asio::steady_timer outbox_ready_;  // cancelled to wake the writer
   boost::asio::steady_timer lease_timer_;
-  // Opening counters is the one thing a guest can make hostd do that costs real work, so each
-  // channel may start only --max-starts requests per second; faster starts are refused with
-  // rate-limited and a retry-after.
-  TokenBucket start_throttle_;
   std::uint64_t dropped_replies_ = 0;  // this session's, logged at its end
   std::chrono::steady_clock::time_point last_heard_;
   std::optional<GuestSession> session_;

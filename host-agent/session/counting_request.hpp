@@ -36,6 +36,12 @@ class CountingRequest {
   protocol::Sample sample(const std::string& nonce, MeasurementReading reading);
   // A sample the guest will not get (the outbox was full): the report counts it.
   void sample_dropped() { ++samples_dropped_; }
+  // A sample that was due but not even read, since the guest would not get it: it has its seq
+  // (the guest sees the gap) and is counted as dropped.
+  void sample_skipped() {
+    ++samples_taken_;
+    ++samples_dropped_;
+  }
 
   // Stops sampling, finishes the measurement and gives its counters back to the budget: the
   // report to the session `nonce`.

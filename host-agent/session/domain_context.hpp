@@ -6,10 +6,12 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "host-agent/policy/domain_policy.hpp"
+#include "host-agent/session/start_budget.hpp"
 #include "host-agent/threads/vcpu_threads.hpp"
 
 namespace perfkvm::host {
@@ -28,6 +30,9 @@ struct DomainContext {
   DomainPolicy policy;
   // The channels serving the domain now: each adds itself when it starts serving.
   std::vector<std::weak_ptr<ChannelConnection>> channels;
+  // The starts and counter opens all of its channels together may still make this second;
+  // made by the domain's first channel from the host's configuration.
+  std::optional<StartBudget> start_budget;
 };
 
 }  // namespace perfkvm::host

@@ -4,7 +4,7 @@ namespace perfkvm::host {
 
 bool Outbox::push(std::string frame, Kind kind) {
   if (kind == Kind::sample) {
-    if (queued_samples_ >= max_samples_) return false;
+    if (sample_queue_full()) return false;
     ++queued_samples_;
   } else if (frames_.size() - queued_samples_ >= max_replies_) {
     return false;

@@ -29,6 +29,8 @@ class Outbox {
   void drop_all_but_front();
 
   std::size_t queued_samples() const { return queued_samples_; }
+  // Whether a sample pushed now would be dropped.
+  bool sample_queue_full() const { return queued_samples_ >= max_samples_; }
   std::size_t size() const { return frames_.size(); }
 
  private:

@@ -29,7 +29,10 @@ struct SessionConfig {
   std::shared_ptr<CounterBudget> host_counters = std::make_shared<CounterBudget>(65'536);
   // What every session did, counted into one object (the export's hostd health families).
   std::shared_ptr<SessionStats> stats = std::make_shared<SessionStats>();
-  std::uint32_t max_starts_per_second = 20;  // per channel; faster starts wait
+  // Per domain, over all of its channels (start_budget.hpp); faster starts are refused with
+  // rate-limited and when to retry.
+  std::uint32_t max_starts_per_second = 20;
+  std::uint32_t max_counter_opens_per_second = 4096;  // columns x vCPUs of the starts admitted
   std::size_t max_queued_samples = 8;       // samples waiting for a slow guest; more are dropped
   std::size_t max_queued_replies = 64;      // other frames waiting; more are dropped and logged
   // The host's defaults for a domain whose policy does not state a field (--default-policy,

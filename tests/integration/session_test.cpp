@@ -231,11 +231,14 @@ TEST_CASE("version negotiation and the per-domain session limit") {
         "(perfkvm-hostd --max-sessions)");
 }
 
-TEST_CASE("a guest that never reads: hostd keeps going, samples are dropped and counted") {
+TEST_CASE("a guest that never reads: hostd keeps going, samples are dropped and counted, and "
+          "the dropped ones are not even read") {
   Harness h;
   h.config.max_queued_samples = 2;
   h.config.lease_ms = 10'000;  // the slow guest sends nothing for a while
   auto [slow, slow_guest] = h.connect(h.domain("slow"), 4096);
+  std::uint64_t readings = 0;
+  slow->set_sample_hook_for_testing([&readings] { ++readings; });
   auto [other, other_guest] = h.connect(h.domain("other"));
 
   slow_guest->send(hello());
@@ -266,6 +269,8 @@ TEST_CASE("a guest that never reads: hostd keeps going, samples are dropped and 
   REQUIRE_FALSE(samples.empty());
   CHECK(samples.back().seq <= report.samples_sent + report.samples_dropped);
   for (std::size_t i = 1; i < samples.size(); ++i) CHECK(samples[i].seq > samples[i - 1].seq);
+  // A sample is read only when the guest's queue has room for it: every reading was sent.
+  CHECK(readings == report.samples_sent);
 }
 
 TEST_CASE("two domains at once: sessions do not disturb each other") {
@@ -394,6 +399,48 @@ TEST_CASE("starts beyond the channel's rate are refused at once with rate-limite
   }
   CHECK(started);
   CHECK(h.config.stats->errors_sent[ErrorCode::rate_limited] >= 6);
+}
+
+TEST_CASE("the start budget is the domain's: a second channel (another vsock connection) gets "
+          "no fresh burst, and counters are charged by what each start opens") {
+  Harness h;
+  h.config.max_starts_per_second = 3;
+  h.config.max_counter_opens_per_second = 10;
+  h.config.lease_ms = 5000;
+  auto domain = h.domain("web1");
+  auto [first, first_guest] = h.connect(domain);
+  auto [second, second_guest] = h.connect(domain);
+  first_guest->send(hello());
+  first_guest->receive_until<Welcome>();
+  second_guest->send(hello());
+  second_guest->receive_until<Welcome>();
+
+  // Two vCPUs: 2 events open 4 counters, 3 events 6. The first channel's start and stop take
+  // 4 of the 10; its refused start (an unknown event) is a start all the same.
+  first_guest->send(start(1, {"task-clock", "context-switches"}));
+  CHECK(first_guest->receive_until<Started>().request_id == 1u);
+  first_guest->send(Stop{kNonce, 1});
+  first_guest->receive_until<Report>();
+  first_guest->send(start(2, {"no-such-event"}));
+  expect_error(*first_guest, ErrorCode::unknown_event);
+
+  // The second channel: 6 more counters would fit the counter rate, but there is only one start
+  // left of the three, and it needs 8 counters: refused for the counters, naming them.
+  second_guest->send(start(1, {"task-clock", "context-switches", "page-faults", "cpu-clock"}));
+  const auto too_many = expect_error(*second_guest, ErrorCode::rate_limited);
+  CHECK(too_many.message.find("may open 10 counters per second (perfkvm-hostd "
+                              "--max-counter-opens), this start needs 8") != std::string::npos);
+  REQUIRE(too_many.retry_after_ms);
+  CHECK(*too_many.retry_after_ms >= 1);
+  CHECK(*too_many.retry_after_ms <= 200);  // 2 short at 10 a second
+  // Three starts charged on the domain: its fourth, on either channel, is refused for the rate.
+  second_guest->send(start(2, {"task-clock"}));
+  const auto over_rate = expect_error(*second_guest, ErrorCode::rate_limited);
+  CHECK(over_rate.message.find("this domain may start 3 requests per second") !=
+        std::string::npos);
+  first_guest->send(start(3, {"task-clock"}));
+  expect_error(*first_guest, ErrorCode::rate_limited);
+  CHECK(h.config.stats->requests_started == 1u);
 }
 
 TEST_CASE("a program that queued 3,000 start/stop pairs and exited does not delay the next "

@@ -207,6 +207,7 @@ TEST_CASE("hostd defaults: qemu:///system, org.perfkvm.0, vsock 9999, 10 ms, 10 
   CHECK(options.session.max_counters == 4096);
   CHECK(options.session.host_counters->limit() == 65536);
   CHECK(options.session.max_starts_per_second == 20);
+  CHECK(options.session.max_counter_opens_per_second == 4096);
   CHECK(options.paths.proc_root == "/proc");
 }
 
@@ -215,7 +216,8 @@ TEST_CASE("hostd options set every limit") {
       parse({"--connect", "test:///default", "--channel-name", "org.example.0", "--no-vsock",
              "--min-interval", "1", "--max-events", "8", "--max-sessions", "2", "--max-frame",
              "65536", "--lease", "3000", "--max-queued-samples", "16", "--proc-root", "/tmp/p",
-             "--max-counters", "100", "--max-host-counters", "1000", "--max-starts", "5", "-v"});
+             "--max-counters", "100", "--max-host-counters", "1000", "--max-starts", "5",
+             "--max-counter-opens", "300", "-v"});
   CHECK(options.uri == "test:///default");
   CHECK(options.channel_name == "org.example.0");
   CHECK_FALSE(options.vsock);
@@ -228,6 +230,7 @@ TEST_CASE("hostd options set every limit") {
   CHECK(options.session.max_counters == 100);
   CHECK(options.session.host_counters->limit() == 1000);
   CHECK(options.session.max_starts_per_second == 5);
+  CHECK(options.session.max_counter_opens_per_second == 300);
   CHECK(options.paths.proc_root == "/tmp/p");
   CHECK(options.log_level == perfkvm::log::Level::debug);
   const auto limits = options.session.limits();

@@ -48,3 +48,18 @@ TEST_CASE("token bucket: a burst smaller than a second's worth") {
   for (int i = 0; i < 3; ++i) bucket.record(later);
   CHECK(bucket.delay(later) == 10ms);
 }
+
+TEST_CASE("token bucket: events that cost many tokens; a cost above the burst passes when full") {
+  const auto t0 = TokenBucket::Clock::time_point{} + 100s;
+  TokenBucket bucket(1000, t0);  // 1,000 tokens a second, a burst of 1,000
+  CHECK(bucket.delay(t0, 600) == 0s);
+  bucket.record(t0, 600);
+  CHECK(bucket.delay(t0, 400) == 0s);
+  CHECK(bucket.delay(t0, 500) == 100ms);  // 100 tokens short at 1,000 a second
+  bucket.record(t0, 400);
+  // 5,000 tokens can never be in a bucket of 1,000: taken as the burst, so once full it passes.
+  CHECK(bucket.delay(t0, 5000) == 1s);
+  CHECK(bucket.delay(t0 + 1s, 5000) == 0s);
+  bucket.record(t0 + 1s, 5000);
+  CHECK(bucket.delay(t0 + 1s) == 1ms);
+}
