@@ -7,6 +7,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "host-agent/transport/channel_peer.hpp"
 #include "util/asio_nothrow.hpp"
 #include "util/log.hpp"
 #include "util/log_exceptions.hpp"
@@ -48,6 +49,22 @@ void VirtioSerialClient::stop() {
   if (connection_) connection_->close();
 }
 
+std::optional<std::string> VirtioSerialClient::check_peer() {
+  const auto peer = peer_credentials(connecting_.native_handle());
+  if (!peer) return "the kernel cannot say who serves the socket (SO_PEERCRED failed)";
+  // The QEMU pid is looked up only for a listener that is not root's: with libvirt the
+  // listener is its daemon, and each connect would otherwise cost a thread resolution.
+  std::optional<pid_t> qemu_pid;
+  if (peer->uid != 0 && domain_->resolve_threads) {
+    try {
+      qemu_pid = domain_->resolve_threads().qemu_pid;
+    } catch (const std::exception&) {
+      // Not located: the check below says so.
+    }
+  }
+  return channel_peer_problem(*peer, qemu_pid);
+}
+
 asio::awaitable<void> VirtioSerialClient::run() {
   auto retry = kFirstRetry;
   bool reported_waiting = false;
@@ -67,8 +84,22 @@ asio::awaitable<void> VirtioSerialClient::run() {
       retry = std::min(retry * 2, kMaxRetry);
       continue;
     }
-    retry = kFirstRetry;
     reported_waiting = false;
+    if (const auto problem = check_peer()) {
+      // Not served, and not taken as this domain's: dropped, and tried again (the socket may
+      // be replaced by the domain's own when its QEMU restarts). Logged when it begins.
+      if (!refused_peer_) log::warning(label_ + ": refusing the channel: " + *problem);
+      refused_peer_ = true;
+      ++refused_peers_;
+      boost::system::error_code ignored;
+      connecting_.close(ignored);
+      retry_timer_.expires_after(retry);
+      co_await retry_timer_.async_wait(use_nothrow);
+      retry = std::min(retry * 2, kMaxRetry);
+      continue;
+    }
+    refused_peer_ = false;
+    retry = kFirstRetry;
     ++connects_;
     ChannelSocket socket(connecting_.get_executor(),
                          asio::generic::stream_protocol(AF_UNIX, 0),

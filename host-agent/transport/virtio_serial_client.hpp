@@ -1,7 +1,8 @@
 // hostd's side of one domain's virtio-serial channel. QEMU listens on the channel's unix
 // socket and serves exactly one client: hostd connects when the domain starts (retrying
 // until QEMU has created the socket), serves the protocol on it, and reconnects whenever
-// QEMU drops it (QEMU restarted, or migration), until stop().
+// QEMU drops it (QEMU restarted, or migration), until stop(). A socket whose listener is not
+// the domain's QEMU nor libvirt's daemon is not served (channel_peer.hpp).
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
@@ -10,6 +11,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,9 +34,13 @@ class VirtioSerialClient : public std::enable_shared_from_this<VirtioSerialClien
   // The connection being served, if connected.
   std::shared_ptr<ChannelConnection> connection() const { return connection_; }
   std::uint64_t connects() const { return connects_; }
+  // Connections dropped because the socket's listener is not the domain's (channel_peer.hpp).
+  std::uint64_t refused_peers() const { return refused_peers_; }
 
  private:
   boost::asio::awaitable<void> run();
+  // Why the socket just connected must not be served as this domain's; nullopt if it may.
+  std::optional<std::string> check_peer();
 
   std::shared_ptr<DomainContext> domain_;
   std::string socket_path_;
@@ -46,6 +52,8 @@ class VirtioSerialClient : public std::enable_shared_from_this<VirtioSerialClien
   std::shared_ptr<ChannelConnection> connection_;
   bool stopped_ = false;
   std::uint64_t connects_ = 0;
+  std::uint64_t refused_peers_ = 0;
+  bool refused_peer_ = false;  // the last connection was refused: logged once until served
 };
 
 }  // namespace perfkvm::host

@@ -20,6 +20,7 @@
 #include "host-agent/inventory/libvirt_monitor.hpp"
 #include "host-agent/libvirt/event_loop.hpp"
 #include "host-agent/session/event_table.hpp"
+#include "run_until.hpp"
 #include "util/unique_fd.hpp"
 
 namespace perfkvm::test {
@@ -101,14 +102,6 @@ inline std::string domain_xml(const std::string& name, const std::string& uuid,
          channel.string() +
          "'/><target type='virtio' name='org.perfkvm.0'/></channel>"
          "<vsock model='virtio'><cid auto='no' address='42'/></vsock></devices></domain>";
-}
-
-// Runs the io_context until `done` or `timeout`; returns done().
-inline bool run_until(boost::asio::io_context& io, const std::function<bool()>& done,
-               std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!done() && std::chrono::steady_clock::now() < deadline) io.run_for(10ms);
-  return done();
 }
 
 // Domains this test creates on test:///default (shared by every connection of the process):

@@ -6,9 +6,12 @@
 #include <linux/vm_sockets.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 
@@ -16,6 +19,7 @@
 #include "host-agent/session/event_table.hpp"
 #include "host-agent/transport/virtio_serial_client.hpp"
 #include "host-agent/transport/vsock_listener.hpp"
+#include "run_until.hpp"
 #include "test_guest.hpp"
 #include "util/unique_fd.hpp"
 
@@ -100,6 +104,103 @@ TEST_CASE("virtio-serial client: waits for the socket, serves it, reconnects aft
   client->stop();
   io.run_for(50ms);
   CHECK(client->connection() == nullptr);
+  std::filesystem::remove_all(path.parent_path());
+}
+
+namespace {
+
+// A listening socket at `path` made by a child process running as `uid` (the kernel keeps the
+// listener's credentials for SO_PEERCRED), handed to this process over SCM_RIGHTS: "another
+// domain's QEMU" that put its socket at this domain's path.
+UniqueFd listen_unix_as(uid_t uid, const std::filesystem::path& path) {
+  int pair[2];
+  REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) == 0);
+  UniqueFd parent_end(pair[0]), child_end(pair[1]);
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    // Only system calls from here: the child of a threaded process.
+    if (::setresgid(uid, uid, uid) != 0 || ::setresuid(uid, uid, uid) != 0) ::_exit(2);
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    std::memcpy(address.sun_path, path.c_str(), std::min(path.string().size(), sizeof address.sun_path - 1));
+    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
+        ::listen(fd, 4) != 0) {
+      ::_exit(3);
+    }
+    char byte = 'l';
+    iovec data{&byte, 1};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    msghdr message{};
+    message.msg_iov = &data;
+    message.msg_iovlen = 1;
+    message.msg_control = control;
+    message.msg_controllen = sizeof control;
+    cmsghdr* header = CMSG_FIRSTHDR(&message);
+    header->cmsg_level = SOL_SOCKET;
+    header->cmsg_type = SCM_RIGHTS;
+    header->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(header), &fd, sizeof fd);
+    ::_exit(::sendmsg(child_end.get(), &message, 0) == 1 ? 0 : 4);
+  }
+  child_end = UniqueFd();
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  const bool made = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  REQUIRE_MESSAGE(made, "the child making the socket failed with status " << status);
+  char byte = 0;
+  iovec data{&byte, 1};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr message{};
+  message.msg_iov = &data;
+  message.msg_iovlen = 1;
+  message.msg_control = control;
+  message.msg_controllen = sizeof control;
+  REQUIRE(::recvmsg(parent_end.get(), &message, MSG_CMSG_CLOEXEC) == 1);
+  const cmsghdr* header = CMSG_FIRSTHDR(&message);
+  REQUIRE(header);
+  REQUIRE(header->cmsg_type == SCM_RIGHTS);
+  int fd = -1;
+  std::memcpy(&fd, CMSG_DATA(header), sizeof fd);
+  return UniqueFd(fd);
+}
+
+}  // namespace
+
+TEST_CASE("virtio-serial client: a channel socket whose listener is neither the domain's QEMU "
+          "nor root is not served, and is retried") {
+  if (::geteuid() != 0) {
+    MESSAGE("skipped: making a socket as another user needs root (this test runs as uid "
+            << ::geteuid() << ")");
+    return;
+  }
+  boost::asio::io_context io;
+  SessionConfig config;
+  const auto events = probe_event_table();
+  FakeVcpus vcpus(2);  // "the domain's QEMU" is this process
+  const auto path = temp_socket_path("foreign.sock");
+  std::filesystem::permissions(path.parent_path(), std::filesystem::perms::all);
+  auto foreign = listen_unix_as(65534, path);
+
+  auto client = std::make_shared<VirtioSerialClient>(io.get_executor(), domain("web1", vcpus),
+                                                     path.string(), config, events);
+  client->start();
+  // hostd connects, sees who listens, and drops the connection without a word: the guest end
+  // reads end-of-file, and a hello on it would never be answered.
+  const auto refused = accept_one(io, foreign.get());
+  REQUIRE(perfkvm::test::run_until(io, [&] { return client->refused_peers() >= 1; }, 5s));
+  char byte = 0;
+  CHECK(::recv(refused.get(), &byte, 1, 0) == 0);
+  CHECK(client->connects() == 0);
+  CHECK(client->connection() == nullptr);
+  // And it tries again (the domain's QEMU may replace the socket when it restarts).
+  const auto again = accept_one(io, foreign.get());
+  CHECK(perfkvm::test::run_until(io, [&] { return client->refused_peers() >= 2; }, 5s));
+  CHECK(client->connects() == 0);
+
+  client->stop();
+  io.run_for(50ms);
   std::filesystem::remove_all(path.parent_path());
 }
 
