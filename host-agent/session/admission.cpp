@@ -30,7 +30,9 @@ std::size_t worst_sample_bytes(std::size_t columns, std::size_t vcpus, bool per_
 }
 
 StartRefusal setup_failure(std::string_view what) {
-  return {ErrorCode::internal, "the host could not start counting: " + std::string(what)};
+  return {ErrorCode::internal,
+          "the host could not start counting (an internal error: the host's log says why)",
+          std::string(what)};
 }
 
 StartDecision check_start(const protocol::Start& start,
@@ -83,11 +85,18 @@ StartDecision check_start(const protocol::Start& start,
   // 7. Before the rest of 6 (as PROTOCOL.md §6.2 says): without any thread the domain is not
   // running (or not countable), and "vCPU n has no thread" would send the guest looking for an
   // offline vCPU (tests/integration/session_test.cpp relies on this answer).
-  const VcpuResolution resolution = threads();
+  VcpuResolution resolution = threads();
+  // The wire carries vCPUs 0 to 4095 only: a larger domain is served as its first 4096 (as its
+  // welcome says).
+  std::erase_if(resolution.threads,
+                [](const VcpuThread& thread) { return thread.vcpu >= protocol::kMaxVcpus; });
   if (resolution.threads.empty()) {
-    return StartRefusal{ErrorCode::domain_unavailable, "cannot find the vCPU threads of domain '" +
-                                                           domain.name +
-                                                           "': " + resolution.problem};
+    // Why is the host's to know: the problem names pids, tids and paths, even an unrelated
+    // process's command line.
+    return StartRefusal{ErrorCode::domain_unavailable,
+                        "cannot find the vCPU threads of domain '" + domain.name +
+                            "' (is it running? the host's log says why)",
+                        resolution.problem};
   }
   // 6, the part the threads answer: a vCPU that exists but has no thread (offline).
   VcpuSelection selection = select_vcpus(resolution.threads, start.vcpus);

@@ -22,9 +22,12 @@
 namespace perfkvm::host {
 
 // The error a refused start is answered with (with the start's nonce and request_id).
+// `message` goes to the guest and names nothing of the host's own (no pid, tid, path, nor
+// another process's command line); `host_detail`, when set, is what the host's log says besides.
 struct StartRefusal {
   protocol::ErrorCode code = protocol::ErrorCode::internal;
   std::string message;
+  std::string host_detail = {};
   bool operator==(const StartRefusal&) const = default;
 };
 
@@ -59,7 +62,8 @@ StartDecision check_start(const protocol::Start& start,
                           const DomainContext& domain, const SessionConfig& config,
                           const ThreadLookup& threads);
 
-// Rule 10: any other failure to set up (looking up the threads, opening the counters).
+// Rule 10: any other failure to set up (looking up the threads, opening the counters); `what`
+// is the host's detail.
 StartRefusal setup_failure(std::string_view what);
 
 // Upper bound of a sample frame's size (rule 9): the spec's 67 bytes per cell, 48 per vCPU row

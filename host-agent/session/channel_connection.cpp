@@ -356,7 +356,9 @@ void ChannelConnection::on_message(const protocol::Hello& hello) {
   welcome.agent_version = PERFKVM_VERSION;
   welcome.domain_name = domain_->name;
   welcome.domain_uuid = domain_->uuid;
-  welcome.vcpus = domain_->vcpus;
+  // The wire's ceiling (a guest would reject a welcome above it): a larger domain is served as
+  // its first 4096 vCPUs (admission counts no others).
+  welcome.vcpus = std::min(domain_->vcpus, protocol::kMaxVcpus);
   welcome.events = permitted_event_table(event_table_, policy);
   welcome.limits = permitted_limits(policy, config_);
   send(welcome, Outbox::Kind::reply);
@@ -416,7 +418,8 @@ void ChannelConnection::on_message(const protocol::Start& start) {
   try {
     start_counting(start);
   } catch (const std::exception& failure) {
-    log::error(label_ + ": start failed: " + failure.what());
+    log::error(label_ + ": request " + std::to_string(start.request_id) +
+               " failed to start: " + failure.what());
     request_.reset();
     const StartRefusal refusal = setup_failure(failure.what());
     send_error(start.nonce, start.request_id, refusal.code, refusal.message);
@@ -428,6 +431,11 @@ void ChannelConnection::start_counting(const protocol::Start& start) {
       request_ ? std::optional(request_->id()) : std::nullopt;
   StartDecision decision = check_start(start, running, *domain_, config_, domain_->resolve_threads);
   if (const auto* refusal = std::get_if<StartRefusal>(&decision)) {
+    if (!refusal->host_detail.empty()) {
+      // Bounded by the domain's start rate, as every start's work is.
+      log::warning(label_ + ": request " + std::to_string(start.request_id) + " refused (" +
+                   std::string(to_string(refusal->code)) + "): " + refusal->host_detail);
+    }
     return send_error(start.nonce, start.request_id, refusal->code, refusal->message);
   }
   auto& admitted = std::get<AdmittedStart>(decision);

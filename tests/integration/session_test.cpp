@@ -504,6 +504,13 @@ TEST_CASE("a vCPU thread that exits mid-count ends its series; the report still 
   CHECK(counted(report.vcpus[1].counts[0]).value > 10'000'000);  // its 100 ms of spinning
 }
 
+TEST_CASE("a domain with more vCPUs than the wire carries is welcomed as its first 4096") {
+  Harness h;
+  auto [connection, guest] = h.connect(h.domain("huge", 5000));
+  guest->send(hello());
+  CHECK(guest->receive_until<Welcome>().vcpus == protocol::kMaxVcpus);
+}
+
 TEST_CASE("the same hello twice is one guest repeating itself: no session-replaced notice") {
   Harness h;
   auto [connection, guest] = h.connect(h.domain("web1"));
@@ -759,8 +766,7 @@ TEST_CASE("a domain without vCPU threads: start answers domain-unavailable, and 
   auto refused = expect_error(*guest, ErrorCode::domain_unavailable);
   CHECK(refused.request_id == 1u);
   CHECK(refused.message ==
-        "cannot find the vCPU threads of domain 'web1': no QEMU process of domain 'web1' (not "
-        "running?)");
+        "cannot find the vCPU threads of domain 'web1' (is it running? the host's log says why)");
 
   // Naming a vCPU does not change the answer: no vCPU has a thread, the domain has none.
   auto named = start(2, {"task-clock"});
@@ -773,7 +779,8 @@ TEST_CASE("a domain without vCPU threads: start answers domain-unavailable, and 
             " 'ALL CPUs/TCG' runs every vCPU";
   guest->send(start(3, {"task-clock"}));
   refused = expect_error(*guest, ErrorCode::domain_unavailable);
-  CHECK(refused.message == "cannot find the vCPU threads of domain 'web1': " + problem);
+  // The thread's id is the host's: logged, not sent.
+  CHECK(refused.message.find(std::to_string(tcg_thread)) == std::string::npos);
   CHECK_FALSE(connection->counting());
   CHECK(connection->open_counter_fds() == 0);
   CHECK(h.config.host_counters->in_use() == 0);
@@ -930,7 +937,8 @@ TEST_CASE("an exception while starting is an internal error; the session and hos
   const auto failed = expect_error(*guest, ErrorCode::internal);
   CHECK(failed.request_id == 1u);
   CHECK(failed.nonce == kNonce);
-  CHECK(failed.message == "the host could not start counting: libvirt: connection reset by peer");
+  CHECK(failed.message ==
+        "the host could not start counting (an internal error: the host's log says why)");
   CHECK_FALSE(connection->counting());
   CHECK(connection->has_session());
   CHECK(connection->open_counter_fds() == 0);
@@ -971,8 +979,7 @@ TEST_CASE("a start that throws after taking its counters from the host budget gi
   guest->send(start(1, {"task-clock", "cs"}));
   const auto failed = expect_error(*guest, ErrorCode::internal);
   CHECK(failed.request_id == 1u);
-  CHECK(failed.message.rfind("the host could not start counting: ", 0) == 0);
-  CHECK(failed.message.find("vCPU 1") != std::string::npos);
+  CHECK(failed.message.rfind("the host could not start counting", 0) == 0);
   CHECK_FALSE(connection->counting());
   CHECK(connection->open_counter_fds() == 0);
   CHECK(h.config.host_counters->in_use() == 0);
