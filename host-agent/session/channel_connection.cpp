@@ -64,7 +64,7 @@ ChannelConnection::ChannelConnection(ChannelSocket socket, std::shared_ptr<Domai
       kind_(kind),
       idle_since_(Clock::now()),
       decoder_(config.max_frame_bytes),
-      outbox_(config.max_queued_samples, config.max_queued_replies),
+      outbox_(config.max_queued_samples, config.max_queued_replies, config.max_queued_bytes),
       outbox_ready_(socket_.get_executor()),
       lease_timer_(socket_.get_executor()) {
   if (!domain_->start_budget) {

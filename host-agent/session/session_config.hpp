@@ -35,6 +35,7 @@ struct SessionConfig {
   std::uint32_t max_counter_opens_per_second = 4096;  // columns x vCPUs of the starts admitted
   std::size_t max_queued_samples = 8;       // samples waiting for a slow guest; more are dropped
   std::size_t max_queued_replies = 64;      // other frames waiting; more are dropped and logged
+  std::size_t max_queued_bytes = 4 << 20;   // all frames waiting on one channel, in bytes
   // The host's defaults for a domain whose policy does not state a field (--default-policy,
   // --default-events, --default-export); min_interval_ms, max_events and max_sessions above
   // are the limits no policy goes beyond.
