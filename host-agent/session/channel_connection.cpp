@@ -130,22 +130,24 @@ asio::awaitable<void> ChannelConnection::read_loop() {
       co_return;
     }
     const auto before = decoder_.stats();
-    // Decoded at once, before anything below can wait: the shared buffer is free again then.
-    std::vector<std::string> payloads;
     std::string_view input(buffer.data(), n);
-    while (auto payload = decoder_.next(input)) payloads.push_back(std::move(*payload));
+    // The part of this read not decoded yet, once the reader has let other handlers run: the
+    // shared buffer may be another channel's by then.
+    std::string rest;
     try {
       // Never waits: whatever a guest program queued, the next program's hello behind it is
       // read at once (starts over the rate are refused, not delayed).
       auto turn_began = Clock::now();
-      for (std::size_t i = 0; i < payloads.size(); ++i) {
-        on_payload(protocol::parse_message(payloads[i]));
-        // One read can hold a thousand frames that each want a reply encoded, or twenty starts
-        // that each open counters: after every millisecond of that, the other channels'
-        // handlers (their sample timers) get the thread, or one guest delays every other
-        // guest's samples by its whole batch (by 10 to 40 ms, tests/integration/
-        // hostile_guest_test.cpp measured).
-        if (i + 1 < payloads.size() && Clock::now() - turn_began > kReaderTurn) {
+      while (auto payload = decoder_.next(input)) {
+        on_payload(protocol::parse_message(*payload));
+        // One read can hold thousands of frames that each want a reply encoded, or twenty
+        // starts that each open counters: after every millisecond of decoding and handling
+        // them, the other channels' handlers (their sample timers) get the thread, or one
+        // guest delays every other guest's samples by its whole batch (by 10 to 40 ms,
+        // tests/integration/hostile_guest_test.cpp measured).
+        if (!input.empty() && Clock::now() - turn_began > kReaderTurn) {
+          rest = std::string(input);
+          input = rest;
           co_await asio::post(socket_.get_executor(), asio::use_awaitable);
           const auto state = co_await asio::this_coro::cancellation_state;
           if (state.cancelled() != asio::cancellation_type::none) co_return;

@@ -1144,7 +1144,7 @@ TEST_CASE(
           victim, &attacked, [&] { hostile->guarded([&] { attack.strike(*hostile, until); }); },
           until);
       attack.check_host(view, *hostile);
-      if (rounds >= kMinRounds && p99(attacked.own) <= p99(quiet.own) + 5.0) break;
+      if (rounds >= kMinRounds && p99(attacked.own) <= p99(quiet.own) + kAttackDelayBoundMs) break;
     }
     milliseconds welcome_after = 1h;
     while_hostile_acts(victim, nullptr,
@@ -1163,7 +1163,7 @@ TEST_CASE(
                         << (hostile->summary.empty() ? "" : "; " + hostile->summary));
     CHECK_MESSAGE(hostile->findings.wrong == 0, hostile->findings.text());
     CHECK(welcome_after < 1s);
-    CHECK(attacked_p99 <= quiet_p99 + 5.0);
+    CHECK(attacked_p99 <= quiet_p99 + kAttackDelayBoundMs);
     CHECK_FALSE(h.io.stopped());
     CHECK(victim_channel->counting());
     CHECK(connection->has_session());
@@ -1196,7 +1196,8 @@ TEST_CASE(
     CHECK(logged.all <= static_cast<std::size_t>(20 + 50 * seconds));
   }
   CHECK(victim.missing() == 0);
-  MESSAGE("victim's sample interval p99 over all quiet phases: "
+  MESSAGE("victim's sample interval p99 over all quiet phases: " << std::string(kAttackDelayBuild)
+          << " allowed above it; "
           << p99(all_quiet.own) << " ms less hostd's CPU waits, " << p99(all_quiet.raw)
           << " ms as timed (" << all_quiet.own.size() << " intervals)");
 }
@@ -1301,7 +1302,7 @@ TEST_CASE(
   // could leak for good (a ChannelConnection is about 800 bytes, a counter's bookkeeping more,
   // the smallest string on the heap 32), while allocator noise after the warm-up (pages that
   // malloc keeps, a vector of the loop's that grew once more) stays well below it.
-  constexpr std::size_t kMargin = 1024 * 1024;
+  [[maybe_unused]] constexpr std::size_t kMargin = 1024 * 1024;
   MESSAGE(kSessions << " sessions in " << seconds << " s; RSS " << rss / 1024 << " KiB after the "
                     << "warm-up, " << rss_after / 1024 << " KiB after ("
                     << static_cast<long long>(rss_after - rss) / 1024 << " KiB more); fds " << fds
@@ -1311,7 +1312,13 @@ TEST_CASE(
   CHECK(counters == 0);
   CHECK(domain->active_sessions == 0);
   CHECK(h.config.stats->requests_started == 300 + kSessions);
+#if defined(__SANITIZE_ADDRESS__)
+  // AddressSanitizer keeps freed memory in its quarantine (up to 256 MiB) before reusing it, so
+  // RSS grows whatever the code does; its leak check at exit stands in for this bound.
+  MESSAGE("RSS bound not checked: this is a sanitizer build (its quarantine holds freed memory)");
+#else
   CHECK(rss_after <= rss + kMargin);
+#endif
 }
 
 // ---- 3. vsock loopback ------------------------------------------------------------------------
