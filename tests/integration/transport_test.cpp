@@ -109,6 +109,22 @@ TEST_CASE("virtio-serial client: waits for the socket, serves it, reconnects aft
 
 namespace {
 
+// One byte and room for one fd (SCM_RIGHTS), to send or to receive.
+struct FdMessage {
+  char byte = 'f';
+  iovec data{&byte, 1};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr message{};
+  FdMessage() {
+    message.msg_iov = &data;
+    message.msg_iovlen = 1;
+    message.msg_control = control;
+    message.msg_controllen = sizeof control;
+  }
+  FdMessage(const FdMessage&) = delete;
+  FdMessage& operator=(const FdMessage&) = delete;
+};
+
 // A listening socket at `path` made by a child process running as `uid` (the kernel keeps the
 // listener's credentials for SO_PEERCRED), handed to this process over SCM_RIGHTS: "another
 // domain's QEMU" that put its socket at this domain's path.
@@ -129,36 +145,22 @@ UniqueFd listen_unix_as(uid_t uid, const std::filesystem::path& path) {
         ::listen(fd, 4) != 0) {
       ::_exit(3);
     }
-    char byte = 'l';
-    iovec data{&byte, 1};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-    msghdr message{};
-    message.msg_iov = &data;
-    message.msg_iovlen = 1;
-    message.msg_control = control;
-    message.msg_controllen = sizeof control;
-    cmsghdr* header = CMSG_FIRSTHDR(&message);
+    FdMessage out;
+    cmsghdr* header = CMSG_FIRSTHDR(&out.message);
     header->cmsg_level = SOL_SOCKET;
     header->cmsg_type = SCM_RIGHTS;
     header->cmsg_len = CMSG_LEN(sizeof(int));
     std::memcpy(CMSG_DATA(header), &fd, sizeof fd);
-    ::_exit(::sendmsg(child_end.get(), &message, 0) == 1 ? 0 : 4);
+    ::_exit(::sendmsg(child_end.get(), &out.message, 0) == 1 ? 0 : 4);
   }
   child_end = UniqueFd();
   int status = 0;
   REQUIRE(::waitpid(child, &status, 0) == child);
   const bool made = WIFEXITED(status) && WEXITSTATUS(status) == 0;
   REQUIRE_MESSAGE(made, "the child making the socket failed with status " << status);
-  char byte = 0;
-  iovec data{&byte, 1};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr message{};
-  message.msg_iov = &data;
-  message.msg_iovlen = 1;
-  message.msg_control = control;
-  message.msg_controllen = sizeof control;
-  REQUIRE(::recvmsg(parent_end.get(), &message, MSG_CMSG_CLOEXEC) == 1);
-  const cmsghdr* header = CMSG_FIRSTHDR(&message);
+  FdMessage in;
+  REQUIRE(::recvmsg(parent_end.get(), &in.message, MSG_CMSG_CLOEXEC) == 1);
+  const cmsghdr* header = CMSG_FIRSTHDR(&in.message);
   REQUIRE(header);
   REQUIRE(header->cmsg_type == SCM_RIGHTS);
   int fd = -1;
