@@ -130,6 +130,10 @@ void add_hostd_options(CLI::App& app, HostdOptions& options) {
          "fd limit)")
       ->default_str(std::to_string(s.host_counters->limit()))
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{10'000'000}));
+  app.add_option("--max-domain-counters", s.max_domain_counters,
+                 "perf counters one domain's running requests together may hold")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 10'000'000u));
   app.add_option("--max-starts", s.max_starts_per_second,
                  "requests one domain's guests may start per second (faster ones are refused "
                  "with when to retry)")

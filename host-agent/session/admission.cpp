@@ -126,8 +126,19 @@ StartDecision check_start(const protocol::Start& start,
                             std::to_string(config.max_frame_bytes) +
                             " bytes; count fewer events or vCPUs, or drop the per-vCPU breakdown"};
   }
-  // 8, the budget of all requests together: last (as PROTOCOL.md §6.2 says), because it is the
-  // one answer that says "try again later", and a start refused by 9 never fits.
+  // 8, the budgets of requests together, the domain's and then the host's: last (as
+  // PROTOCOL.md §6.2 says), because they are the answers that say "try again later", and a
+  // start refused by 9 never fits.
+  if (domain.counters && !domain.counters->can_take(counters)) {
+    return StartRefusal{
+        ErrorCode::too_many_events,
+        std::to_string(counters) + " counters would take domain '" + domain.name +
+            "' over its share of this host's counters: " +
+            std::to_string(domain.counters->in_use()) + " of " +
+            std::to_string(domain.counters->limit()) +
+            " are in use by its other requests (perfkvm-hostd --max-domain-counters); count "
+            "fewer events or vCPUs, or try again when they have ended"};
+  }
   const CounterBudget& budget = *config.host_counters;
   if (!budget.can_take(counters)) {
     return StartRefusal{

@@ -71,6 +71,9 @@ ChannelConnection::ChannelConnection(ChannelSocket socket, std::shared_ptr<Domai
     domain_->start_budget.emplace(config.max_starts_per_second,
                                   config.max_counter_opens_per_second);
   }
+  if (!domain_->counters) {
+    domain_->counters = std::make_shared<CounterBudget>(config.max_domain_counters);
+  }
   // Non-blocking for send()'s direct write, which must never stall hostd's one thread; Asio's
   // own asynchronous operations are unaffected.
   boost::system::error_code ignored;
@@ -446,13 +449,17 @@ void ChannelConnection::start_counting(const protocol::Start& start) {
     return send_error(start.nonce, start.request_id, ErrorCode::rate_limited, refused->message,
                       refused->retry_after_ms);
   }
-  // Admission found room in the budget, and nothing ran since: taking it cannot fail.
+  // Admission found room in both budgets, and nothing ran since: taking them cannot fail.
   auto share = config_.host_counters->take(admitted.counters());
-  if (!share) throw std::logic_error("the host-wide counter budget changed during admission");
+  auto domain_share = domain_->counters->take(admitted.counters());
+  if (!share || !domain_share) {
+    throw std::logic_error("a counter budget changed during admission");
+  }
 
   request_ = std::make_shared<CountingRequest>(
       socket_.get_executor(), start,
-      Measurement(std::move(admitted.threads), std::move(admitted.plan)), std::move(*share));
+      Measurement(std::move(admitted.threads), std::move(admitted.plan)), std::move(*share),
+      std::move(*domain_share));
   Measurement& measurement = request_->measurement();
   measurement.start();
   ++stats_->requests_started;

@@ -17,14 +17,16 @@ std::uint64_t wall_clock_ns() {
 
 CountingRequest::CountingRequest(boost::asio::any_io_executor executor,
                                  const protocol::Start& start, Measurement measurement,
-                                 CounterBudget::Share counters)
+                                 CounterBudget::Share counters,
+                                 CounterBudget::Share domain_counters)
     : start_(start),
       interval_(start.interval_ms ? std::optional(std::chrono::milliseconds(*start.interval_ms))
                                   : std::nullopt),
       per_vcpu_(start.per_vcpu),
       measurement_(std::move(measurement)),
       timer_(std::move(executor)),
-      budget_share_(std::move(counters)) {}
+      budget_share_(std::move(counters)),
+      domain_share_(std::move(domain_counters)) {}
 
 protocol::Sample CountingRequest::sample(const std::string& nonce, MeasurementReading reading) {
   protocol::Sample sample;
@@ -42,6 +44,7 @@ protocol::Report CountingRequest::finish(const std::string& nonce, protocol::End
   timer_.cancel();
   MeasurementReading reading = measurement_.finish();
   budget_share_ = {};  // its counters are closed
+  domain_share_ = {};
   protocol::Report report;
   report.nonce = nonce;
   report.request_id = id();
@@ -59,6 +62,7 @@ void CountingRequest::close() {
   timer_.cancel();
   measurement_.close();  // now: the sampler may hold the request a moment longer
   budget_share_ = {};
+  domain_share_ = {};
 }
 
 }  // namespace perfkvm::host

@@ -19,9 +19,11 @@ namespace perfkvm::host {
 
 class CountingRequest {
  public:
-  // `measurement` not yet started; `counters` its share of the host-wide budget.
+  // `measurement` not yet started; `counters` its share of the host-wide budget,
+  // `domain_counters` of its domain's.
   CountingRequest(boost::asio::any_io_executor executor, const protocol::Start& start,
-                  Measurement measurement, CounterBudget::Share counters);
+                  Measurement measurement, CounterBudget::Share counters,
+                  CounterBudget::Share domain_counters);
 
   std::uint64_t id() const { return start_.request_id; }
   // What the guest asked for: a policy change checks it again (session_policy.hpp).
@@ -57,7 +59,9 @@ class CountingRequest {
   boost::asio::steady_timer timer_;
   std::uint64_t samples_taken_ = 0;
   std::uint64_t samples_dropped_ = 0;
-  CounterBudget::Share budget_share_;  // given back when the request's counters close
+  // Given back when the request's counters close.
+  CounterBudget::Share budget_share_;
+  CounterBudget::Share domain_share_;
 };
 
 }  // namespace perfkvm::host

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "host-agent/policy/domain_policy.hpp"
+#include "host-agent/session/counter_budget.hpp"
 #include "host-agent/session/start_budget.hpp"
 #include "host-agent/threads/vcpu_threads.hpp"
 
@@ -33,6 +34,9 @@ struct DomainContext {
   // The starts and counter opens all of its channels together may still make this second;
   // made by the domain's first channel from the host's configuration.
   std::optional<StartBudget> start_budget;
+  // The counters its running requests hold, within the host's --max-domain-counters; made by
+  // the domain's first channel.
+  std::shared_ptr<CounterBudget> counters;
 };
 
 }  // namespace perfkvm::host

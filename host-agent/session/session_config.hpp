@@ -27,6 +27,9 @@ struct SessionConfig {
   // perf fds all running requests together may hold (perfkvm-hostd --max-host-counters).
   // Shared: every copy of this configuration draws on the same budget.
   std::shared_ptr<CounterBudget> host_counters = std::make_shared<CounterBudget>(65'536);
+  // perf fds one domain's running requests together may hold (--max-domain-counters): a share
+  // of the host-wide budget, so that a few large guests cannot take it all from the rest.
+  std::uint32_t max_domain_counters = 8192;
   // What every session did, counted into one object (the export's hostd health families).
   std::shared_ptr<SessionStats> stats = std::make_shared<SessionStats>();
   // Per domain, over all of its channels (start_budget.hpp); faster starts are refused with

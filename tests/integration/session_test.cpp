@@ -343,6 +343,41 @@ TEST_CASE("all guests together stay within the host's counter budget; ended requ
   CHECK(h.config.host_counters->in_use() == 0);
 }
 
+TEST_CASE("one domain's requests together stay within its share of the host's counters; "
+          "another domain still counts, and an ended request gives its share back") {
+  Harness h;
+  h.config.max_domain_counters = 4;
+  h.config.lease_ms = 10'000;
+  auto big = h.domain("big");
+  auto [first, first_guest] = h.connect(big);
+  auto [second, second_guest] = h.connect(big);
+  auto [other, other_guest] = h.connect(h.domain("other"));
+  first_guest->send(hello());
+  first_guest->receive_until<Welcome>();
+  second_guest->send(hello());
+  second_guest->receive_until<Welcome>();
+  other_guest->send(hello(kOtherNonce));
+  other_guest->receive_until<Welcome>();
+
+  first_guest->send(start(1, {"task-clock", "context-switches"}));  // 4 counters: the share
+  first_guest->receive_until<Started>();
+  second_guest->send(start(1, {"task-clock"}));
+  const auto refused = expect_error(*second_guest, ErrorCode::too_many_events);
+  CHECK(refused.message.find("over its share of this host's counters: 4 of 4 are in use") !=
+        std::string::npos);
+  auto other_start = start(1, {"task-clock", "context-switches"});
+  other_start.nonce = kOtherNonce;
+  other_guest->send(other_start);
+  other_guest->receive_until<Started>();
+  CHECK(h.config.host_counters->in_use() == 8u);
+
+  first_guest->send(Stop{kNonce, 1});
+  first_guest->receive_until<Report>();
+  second_guest->send(start(2, {"task-clock"}));
+  CHECK(second_guest->receive_until<Started>().request_id == 2u);
+  CHECK(big->counters->in_use() == 2u);
+}
+
 TEST_CASE("starts beyond the channel's rate are refused at once with rate-limited and when to "
           "retry; refused starts are charged too") {
   Harness h;

@@ -232,6 +232,26 @@ TEST_CASE("admission rule 8: columns x counted vCPUs over the per-request or hos
   CHECK(host.config.host_counters->in_use() == 6);  // admission takes nothing
 }
 
+TEST_CASE("admission rule 8: the domain's share of the host's counters, before the host-wide "
+          "budget") {
+  Admission a;
+  a.domain.counters = std::make_shared<CounterBudget>(8);
+  const auto its_other_request = a.domain.counters->take(4);
+  a.config.host_counters = std::make_shared<CounterBudget>(0);  // would refuse anything
+  CHECK(refused(a.check(start({"task-clock", "cs", "faults"}))) ==
+        StartRefusal{ErrorCode::too_many_events,
+                     "6 counters would take domain 'web1' over its share of this host's "
+                     "counters: 4 of 8 are in use by its other requests (perfkvm-hostd "
+                     "--max-domain-counters); count fewer events or vCPUs, or try again when "
+                     "they have ended"});
+  // Within the share, the host-wide budget answers.
+  CHECK(refused(a.check(start({"task-clock", "cs"}))).message.find("for all guests together") !=
+        std::string::npos);
+  a.config.host_counters = std::make_shared<CounterBudget>(100);
+  CHECK(admitted(a.check(start({"task-clock", "cs"}))).counters() == 4);
+  CHECK(a.domain.counters->in_use() == 4);  // admission takes nothing
+}
+
 TEST_CASE("admission rule 9: a sample that could exceed max_frame_bytes, before the host-wide "
           "budget") {
   Admission a;
