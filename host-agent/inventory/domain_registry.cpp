@@ -1,9 +1,11 @@
 #include "host-agent/inventory/domain_registry.hpp"
 
 #include <fstream>
+#include <memory>
 #include <sstream>
 
 #include "host-agent/policy/policy_xml.hpp"
+#include "host-agent/threads/failed_lookup_memo.hpp"
 #include "host-agent/session/session_policy.hpp"
 #include "util/log.hpp"
 
@@ -34,8 +36,13 @@ std::shared_ptr<DomainContext> DomainRegistry::make_context(const DomainXmlInfo&
   context->name = info.name;
   context->uuid = info.uuid;
   context->vcpus = info.vcpus;
-  context->resolve_threads = [paths = paths_, name = info.name, uuid = info.uuid] {
-    return resolve_domain_threads(paths, name, uuid);
+  context->resolve_threads = [paths = paths_, name = info.name, uuid = info.uuid,
+                              memo = std::make_shared<FailedLookupMemo>()] {
+    const auto now = FailedLookupMemo::Clock::now();
+    if (auto failure = memo->recall(now)) return std::move(*failure);
+    VcpuResolution resolution = resolve_domain_threads(paths, name, uuid);
+    memo->record(resolution, now);
+    return resolution;
   };
   return context;
 }
