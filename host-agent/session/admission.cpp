@@ -1,5 +1,7 @@
 #include "host-agent/session/admission.hpp"
 
+#include <algorithm>
+
 #include "host-agent/counters/vcpu_selection.hpp"
 #include "host-agent/policy/policy_checks.hpp"
 #include "host-agent/session/session_policy.hpp"
@@ -27,6 +29,16 @@ std::size_t worst_sample_bytes(std::size_t columns, std::size_t vcpus, bool per_
   constexpr std::size_t kEnvelope = 400;
   constexpr std::size_t kRow = 48;
   return kEnvelope + columns * kCell + (per_vcpu ? vcpus * (kRow + columns * kCell) : 0);
+}
+
+std::optional<VcpuThread> replaced_thread(const std::vector<VcpuThread>& counted,
+                                          const VcpuResolution& now) {
+  for (const auto& thread : counted) {
+    if (std::find(now.threads.begin(), now.threads.end(), thread) == now.threads.end()) {
+      return thread;
+    }
+  }
+  return std::nullopt;
 }
 
 StartRefusal setup_failure(std::string_view what) {

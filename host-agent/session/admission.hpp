@@ -62,6 +62,12 @@ StartDecision check_start(const protocol::Start& start,
                           const DomainContext& domain, const SessionConfig& config,
                           const ThreadLookup& threads);
 
+// After the counters are open: the first counted thread that a lookup made now no longer
+// gives the same vCPU (its thread exited and the id was reused, between the lookup admission
+// made and perf_event_open), or nullopt. The caller then ends the start (domain-unavailable).
+std::optional<VcpuThread> replaced_thread(const std::vector<VcpuThread>& counted,
+                                          const VcpuResolution& now);
+
 // Rule 10: any other failure to set up (looking up the threads, opening the counters); `what`
 // is the host's detail.
 StartRefusal setup_failure(std::string_view what);

@@ -456,12 +456,27 @@ void ChannelConnection::start_counting(const protocol::Start& start) {
     throw std::logic_error("a counter budget changed during admission");
   }
 
+  const std::vector<VcpuThread> counted = admitted.threads;
   request_ = std::make_shared<CountingRequest>(
       socket_.get_executor(), start,
       Measurement(std::move(admitted.threads), std::move(admitted.plan)), std::move(*share),
       std::move(*domain_share));
   Measurement& measurement = request_->measurement();
   measurement.start();
+  // A thread id can be reused between the lookup and perf_event_open (the vCPU thread exited
+  // and another thread took its id): once the counters are open the threads are looked up
+  // again, and a counted one that is no longer its vCPU's ends the start.
+  if (const auto replaced = replaced_thread(counted, domain_->resolve_threads())) {
+    request_->close();
+    request_.reset();
+    log::warning(label_ + ": request " + std::to_string(start.request_id) + ": thread " +
+                 std::to_string(replaced->tid) + " of vCPU " + std::to_string(replaced->vcpu) +
+                 " changed while its counters were opened; start refused");
+    return send_error(start.nonce, start.request_id, ErrorCode::domain_unavailable,
+                      "a vCPU thread of domain '" + domain_->name +
+                          "' changed while its counters were opened (the domain is changing); "
+                          "start again");
+  }
   ++stats_->requests_started;
   std::string counted_vcpus;
   for (const auto vcpu : measurement.vcpus()) {

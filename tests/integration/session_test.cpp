@@ -1006,6 +1006,36 @@ TEST_CASE("an exception while starting is an internal error; the session and hos
   CHECK(guest->receive_until<Report>().reason == EndReason::stopped);
 }
 
+TEST_CASE("a vCPU thread replaced while its counters were opened ends the start with "
+          "domain-unavailable; nothing is left open") {
+  Harness h;
+  h.config.lease_ms = 10'000;
+  auto context = h.domain("web1");
+  // The lookup after the counters are open finds vCPU 1 on another thread.
+  int lookups = 0;
+  context->resolve_threads = [&h, &lookups] {
+    auto resolution = h.vcpus.resolution();
+    if (++lookups == 2) resolution.threads[1].tid = resolution.threads[0].tid;
+    return resolution;
+  };
+  auto [connection, guest] = h.connect(context);
+  guest->send(hello());
+  guest->receive_until<Welcome>();
+  const auto fds_before = process_fds();
+  guest->send(start(1, {"task-clock"}));
+  const auto refused = expect_error(*guest, ErrorCode::domain_unavailable);
+  CHECK(refused.message.find("changed while its counters were opened") != std::string::npos);
+  CHECK(lookups == 2);
+  CHECK_FALSE(connection->counting());
+  CHECK(process_fds() == fds_before);
+  CHECK(h.config.host_counters->in_use() == 0);
+  CHECK(context->counters->in_use() == 0);
+  CHECK(h.config.stats->requests_started == 0);
+  // The next start, with the threads steady again, counts.
+  guest->send(start(2, {"task-clock"}));
+  CHECK(guest->receive_until<Started>().request_id == 2u);
+}
+
 TEST_CASE("a start that throws after taking its counters from the host budget gives them back") {
   Harness h;
   h.config.lease_ms = kLongLeaseMs;

@@ -324,3 +324,15 @@ TEST_CASE("admission: a domain with more vCPUs than the wire carries counts its 
   const auto counted = admitted(a.check(start({"task-clock"})));
   CHECK(counted.threads == std::vector<VcpuThread>{{0, 101}, {4095, 102}});
 }
+
+TEST_CASE("after the counters are open: a counted thread no longer its vCPU's is found") {
+  VcpuResolution now;
+  now.threads = {{0, 101}, {1, 102}, {2, 103}};
+  CHECK_FALSE(replaced_thread({{0, 101}, {2, 103}}, now));
+  // vCPU 1's thread exited and its id went to vCPU 2's new thread, or to nothing at all.
+  now.threads = {{0, 101}, {2, 102}};
+  const auto replaced = replaced_thread({{0, 101}, {1, 102}}, now);
+  REQUIRE(replaced);
+  CHECK(*replaced == VcpuThread{1, 102});
+  CHECK(replaced_thread({{0, 101}}, VcpuResolution{}) == VcpuThread{0, 101});
+}
