@@ -134,6 +134,11 @@ void add_hostd_options(CLI::App& app, HostdOptions& options) {
                  "perf counters one domain's running requests together may hold")
       ->capture_default_str()
       ->check(CLI::Range(1u, 10'000'000u));
+  app.add_option("--max-counter-reads", s.max_domain_reads_per_second,
+                 "counter reads a second one domain's sampling requests may cost (columns x "
+                 "vCPUs x samples a second)")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 100'000'000u));
   app.add_option("--max-starts", s.max_starts_per_second,
                  "requests one domain's guests may start per second (faster ones are refused "
                  "with when to retry)")

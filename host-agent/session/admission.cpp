@@ -122,6 +122,9 @@ StartDecision check_start(const protocol::Start& start,
   const std::size_t columns = admitted.plan.size();
   const std::size_t vcpus = admitted.threads.size();
   const std::uint64_t counters = admitted.counters();
+  if (start.interval_ms) {
+    admitted.reads_per_second = (counters * 1000 + *start.interval_ms - 1) / *start.interval_ms;
+  }
   // 8, the budget of one request.
   if (counters > config.max_counters) {
     return StartRefusal{ErrorCode::too_many_events,
@@ -150,6 +153,18 @@ StartDecision check_start(const protocol::Start& start,
             std::to_string(domain.counters->limit()) +
             " are in use by its other requests (perfkvm-hostd --max-domain-counters); count "
             "fewer events or vCPUs, or try again when they have ended"};
+  }
+  // The domain's counter reads a second: its sampling requests together, bounded as its counters
+  // are (each read is a system call on hostd's one thread).
+  if (domain.reads && !domain.reads->can_take(admitted.reads_per_second)) {
+    return StartRefusal{
+        ErrorCode::too_many_events,
+        "sampling every " + std::to_string(start.interval_ms.value_or(0)) + " ms would read " +
+            std::to_string(admitted.reads_per_second) + " counters a second; domain '" +
+            domain.name + "' may read " + std::to_string(domain.reads->limit()) +
+            " a second and its other requests read " + std::to_string(domain.reads->in_use()) +
+            " (perfkvm-hostd --max-counter-reads); sample less often, count fewer events or "
+            "vCPUs, or try again when they have ended"};
   }
   const CounterBudget& budget = *config.host_counters;
   if (!budget.can_take(counters)) {

@@ -39,6 +39,9 @@ struct AdmittedStart {
 
   // The perf counters the request opens, one per column and thread: what the budgets count.
   std::uint64_t counters() const { return plan.size() * threads.size(); }
+  // The counter reads a second its samples cost (none without samples): what the domain's
+  // read budget counts.
+  std::uint64_t reads_per_second = 0;
 };
 
 using StartDecision = std::variant<StartRefusal, AdmittedStart>;

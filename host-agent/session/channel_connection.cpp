@@ -74,6 +74,9 @@ ChannelConnection::ChannelConnection(ChannelSocket socket, std::shared_ptr<Domai
   if (!domain_->counters) {
     domain_->counters = std::make_shared<CounterBudget>(config.max_domain_counters);
   }
+  if (!domain_->reads) {
+    domain_->reads = std::make_shared<CounterBudget>(config.max_domain_reads_per_second);
+  }
   // Non-blocking for send()'s direct write, which must never stall hostd's one thread; Asio's
   // own asynchronous operations are unaffected.
   boost::system::error_code ignored;
@@ -452,15 +455,17 @@ void ChannelConnection::start_counting(const protocol::Start& start) {
   // Admission found room in both budgets, and nothing ran since: taking them cannot fail.
   auto share = config_.host_counters->take(admitted.counters());
   auto domain_share = domain_->counters->take(admitted.counters());
-  if (!share || !domain_share) {
+  auto reads_share = domain_->reads->take(admitted.reads_per_second);
+  if (!share || !domain_share || !reads_share) {
     throw std::logic_error("a counter budget changed during admission");
   }
 
   const std::vector<VcpuThread> counted = admitted.threads;
   request_ = std::make_shared<CountingRequest>(
       socket_.get_executor(), start,
-      Measurement(std::move(admitted.threads), std::move(admitted.plan)), std::move(*share),
-      std::move(*domain_share));
+      Measurement(std::move(admitted.threads), std::move(admitted.plan)),
+      CountingRequest::Shares{std::move(*share), std::move(*domain_share),
+                              std::move(*reads_share)});
   Measurement& measurement = request_->measurement();
   measurement.start();
   // A thread id can be reused between the lookup and perf_event_open (the vCPU thread exited

@@ -17,16 +17,14 @@ std::uint64_t wall_clock_ns() {
 
 CountingRequest::CountingRequest(boost::asio::any_io_executor executor,
                                  const protocol::Start& start, Measurement measurement,
-                                 CounterBudget::Share counters,
-                                 CounterBudget::Share domain_counters)
+                                 Shares shares)
     : start_(start),
       interval_(start.interval_ms ? std::optional(std::chrono::milliseconds(*start.interval_ms))
                                   : std::nullopt),
       per_vcpu_(start.per_vcpu),
       measurement_(std::move(measurement)),
       timer_(std::move(executor)),
-      budget_share_(std::move(counters)),
-      domain_share_(std::move(domain_counters)) {}
+      shares_(std::move(shares)) {}
 
 protocol::Sample CountingRequest::sample(const std::string& nonce, MeasurementReading reading) {
   protocol::Sample sample;
@@ -43,8 +41,7 @@ protocol::Sample CountingRequest::sample(const std::string& nonce, MeasurementRe
 protocol::Report CountingRequest::finish(const std::string& nonce, protocol::EndReason reason) {
   timer_.cancel();
   MeasurementReading reading = measurement_.finish();
-  budget_share_ = {};  // its counters are closed
-  domain_share_ = {};
+  shares_ = {};  // its counters are closed
   protocol::Report report;
   report.nonce = nonce;
   report.request_id = id();
@@ -61,8 +58,7 @@ protocol::Report CountingRequest::finish(const std::string& nonce, protocol::End
 void CountingRequest::close() {
   timer_.cancel();
   measurement_.close();  // now: the sampler may hold the request a moment longer
-  budget_share_ = {};
-  domain_share_ = {};
+  shares_ = {};
 }
 
 }  // namespace perfkvm::host

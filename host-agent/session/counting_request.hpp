@@ -19,11 +19,16 @@ namespace perfkvm::host {
 
 class CountingRequest {
  public:
-  // `measurement` not yet started; `counters` its share of the host-wide budget,
-  // `domain_counters` of its domain's.
+  // What the request holds of the budgets while its counters are open.
+  struct Shares {
+    CounterBudget::Share host_counters;
+    CounterBudget::Share domain_counters;
+    CounterBudget::Share domain_reads;  // its counter reads a second
+  };
+
+  // `measurement` not yet started.
   CountingRequest(boost::asio::any_io_executor executor, const protocol::Start& start,
-                  Measurement measurement, CounterBudget::Share counters,
-                  CounterBudget::Share domain_counters);
+                  Measurement measurement, Shares shares);
 
   std::uint64_t id() const { return start_.request_id; }
   // What the guest asked for: a policy change checks it again (session_policy.hpp).
@@ -59,9 +64,7 @@ class CountingRequest {
   boost::asio::steady_timer timer_;
   std::uint64_t samples_taken_ = 0;
   std::uint64_t samples_dropped_ = 0;
-  // Given back when the request's counters close.
-  CounterBudget::Share budget_share_;
-  CounterBudget::Share domain_share_;
+  Shares shares_;  // given back when the request's counters close
 };
 
 }  // namespace perfkvm::host

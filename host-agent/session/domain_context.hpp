@@ -37,6 +37,8 @@ struct DomainContext {
   // The counters its running requests hold, within the host's --max-domain-counters; made by
   // the domain's first channel.
   std::shared_ptr<CounterBudget> counters;
+  // The counter reads a second its sampling requests cost, within --max-counter-reads.
+  std::shared_ptr<CounterBudget> reads;
 };
 
 }  // namespace perfkvm::host

@@ -30,6 +30,9 @@ struct SessionConfig {
   // perf fds one domain's running requests together may hold (--max-domain-counters): a share
   // of the host-wide budget, so that a few large guests cannot take it all from the rest.
   std::uint32_t max_domain_counters = 8192;
+  // Counter reads a second one domain's sampling requests together may cost
+  // (--max-counter-reads): columns x vCPUs x samples a second.
+  std::uint32_t max_domain_reads_per_second = 200'000;
   // What every session did, counted into one object (the export's hostd health families).
   std::shared_ptr<SessionStats> stats = std::make_shared<SessionStats>();
   // Per domain, over all of its channels (start_budget.hpp); faster starts are refused with

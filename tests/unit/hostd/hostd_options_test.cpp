@@ -209,6 +209,7 @@ TEST_CASE("hostd defaults: qemu:///system, org.perfkvm.0, vsock 9999, 10 ms, 10 
   CHECK(options.session.max_starts_per_second == 20);
   CHECK(options.session.max_counter_opens_per_second == 4096);
   CHECK(options.session.max_domain_counters == 8192);
+  CHECK(options.session.max_domain_reads_per_second == 200000);
   CHECK(options.paths.proc_root == "/proc");
 }
 
@@ -218,7 +219,8 @@ TEST_CASE("hostd options set every limit") {
              "--min-interval", "1", "--max-events", "8", "--max-sessions", "2", "--max-frame",
              "65536", "--lease", "3000", "--max-queued-samples", "16", "--proc-root", "/tmp/p",
              "--max-counters", "100", "--max-host-counters", "1000", "--max-starts", "5",
-             "--max-counter-opens", "300", "--max-domain-counters", "500", "-v"});
+             "--max-counter-opens", "300", "--max-domain-counters", "500",
+             "--max-counter-reads", "7000", "-v"});
   CHECK(options.uri == "test:///default");
   CHECK(options.channel_name == "org.example.0");
   CHECK_FALSE(options.vsock);
@@ -233,6 +235,7 @@ TEST_CASE("hostd options set every limit") {
   CHECK(options.session.max_starts_per_second == 5);
   CHECK(options.session.max_counter_opens_per_second == 300);
   CHECK(options.session.max_domain_counters == 500);
+  CHECK(options.session.max_domain_reads_per_second == 7000);
   CHECK(options.paths.proc_root == "/tmp/p");
   CHECK(options.log_level == perfkvm::log::Level::debug);
   const auto limits = options.session.limits();

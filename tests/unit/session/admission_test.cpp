@@ -336,3 +336,24 @@ TEST_CASE("after the counters are open: a counted thread no longer its vCPU's is
   CHECK(*replaced == VcpuThread{1, 102});
   CHECK(replaced_thread({{0, 101}}, VcpuResolution{}) == VcpuThread{0, 101});
 }
+
+TEST_CASE("admission rule 8: the domain's counter reads a second, sampling requests only") {
+  Admission a;
+  a.config.max_counters = 100'000;
+  a.config.min_interval_ms = 1;
+  a.domain.reads = std::make_shared<CounterBudget>(1000);
+  const auto its_other_request = a.domain.reads->take(600);
+  // 2 columns on 2 vCPUs every 10 ms: 400 reads a second, which fit in the 400 left.
+  auto sampling = start({"task-clock", "cs"});
+  sampling.interval_ms = 10;
+  CHECK(admitted(a.check(sampling)).reads_per_second == 400);
+  sampling.interval_ms = 9;  // 445 (rounded up)
+  CHECK(refused(a.check(sampling)) ==
+        StartRefusal{ErrorCode::too_many_events,
+                     "sampling every 9 ms would read 445 counters a second; domain 'web1' may "
+                     "read 1000 a second and its other requests read 600 (perfkvm-hostd "
+                     "--max-counter-reads); sample less often, count fewer events or vCPUs, or "
+                     "try again when they have ended"});
+  // Without samples the counters are read once, at the end: nothing a second.
+  CHECK(admitted(a.check(start({"task-clock", "cs"}))).reads_per_second == 0);
+}
