@@ -428,6 +428,41 @@ def killed_guest_agent(ctx):
             f"next perfkvm: vCPU1 {busy:.0f} ms")
 
 
+# ---- 15: a hostile program in the guest ---------------------------------------------------------
+
+PORT = "/dev/virtio-ports/org.perfkvm.0"
+
+
+def hostile_guest_bytes(ctx):
+    """Raw bytes written to the guest's own port, as a hostile program would: 256 KiB of random
+    bytes, a header claiming about 4 GiB, a half frame and then silence. hostd stays up, holds
+    no counters for them, and the next perfkvm in the guest works at once."""
+    guest = ctx.domains["perfkvm-e2e-a"].control()
+    hostd = ctx.hostd
+    # 0xFE bytes for the length: 0xFF marks a frame start and nothing else (PROTOCOL.md 2.1).
+    attacks = {
+        "random bytes": f"head -c 262144 /dev/urandom > {PORT}",
+        "a 4 GiB header": f"printf '\\377PK\\001\\376\\376\\376\\376' > {PORT}",
+        "a half frame": f"printf '\\377PK\\001\\000\\000\\020\\000{{\"type\":' > {PORT}",
+    }
+    for name, command in attacks.items():
+        wrote = guest.run(command, 30)
+        expect_status(wrote, 0, f"writing {name} to the port")
+    expect(hostd.alive(), "hostd exited after the hostile bytes")
+    expect(hostd.perf_fds() == 0, f"hostd holds {hostd.perf_fds()} counters after the hostile bytes")
+    began = time.monotonic()
+    result = perfkvm(guest, "-e task-clock -A -p 'e2e_spin 0.5 1'")
+    took = time.monotonic() - began
+    expect_status(result, 0, "perfkvm right after the hostile bytes")
+    busy = reports.parse_human(result.err).value("task-clock", 1)
+    expect(busy >= 200, f"perfkvm after the hostile bytes: vCPU1 {busy:.0f} ms for a 0.5 s spin")
+    # The spin takes 0.5 s; a hello that waited behind the garbage would take seconds more.
+    expect(took < 5, f"perfkvm after the hostile bytes took {took:.1f} s")
+    expect(hostd.alive(), "hostd exited")
+    return (f"{', '.join(attacks)} written; hostd up, no counters held; next perfkvm in "
+            f"{took:.1f} s, vCPU1 {busy:.0f} ms")
+
+
 # ---- 7: the domain destroyed mid-session ---------------------------------------------------------
 
 def domain_destroyed(ctx):
@@ -941,6 +976,7 @@ SCENARIOS = [
     ("2", "-i 200: samples", intervals),
     ("3", "--cpu 2 and --vcpu 0", vcpu_selection),
     ("6", "kill -9 of the guest's perfkvm", killed_guest_agent),
+    ("15", "a hostile program writes raw bytes to its port", hostile_guest_bytes),
     ("7", "domain destroyed mid-session, second domain", domain_destroyed),
     ("5b", "hostd started after the domain: discovery", hostd_after_domain),
     ("9", "perfkvm-host xml disable/enable --live (hot-plug)", live_channel_hotplug),
