@@ -19,12 +19,14 @@
 #include <thread>
 #include <vector>
 
+#include "fake_qemu_process.hpp"
 #include "host-agent/threads/vcpu_threads.hpp"
 #include "util/unique_fd.hpp"
 
 extern char** environ;
 
 using namespace perfkvm::host;
+using perfkvm::test::FakeQemuProcess;
 
 namespace {
 
@@ -59,51 +61,6 @@ class NamedThreads {
   std::vector<pid_t> tids_;
   std::atomic<int> rename_errors_;
   std::vector<std::thread> threads_;
-};
-
-// A child running PERFKVM_FAKE_QEMU with the given argv; it exits when its stdin closes.
-class FakeQemu {
- public:
-  explicit FakeQemu(std::vector<std::string> argv) {
-    int to_child[2];
-    int from_child[2];
-    REQUIRE(pipe2(to_child, O_CLOEXEC) == 0);
-    perfkvm::UniqueFd child_stdin(to_child[0]);
-    stdin_writer_.reset(to_child[1]);
-    REQUIRE(pipe2(from_child, O_CLOEXEC) == 0);
-    perfkvm::UniqueFd ready_reader(from_child[0]);
-    perfkvm::UniqueFd child_stdout(from_child[1]);
-
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, child_stdin.get(), STDIN_FILENO);
-    posix_spawn_file_actions_adddup2(&actions, child_stdout.get(), STDOUT_FILENO);
-    std::vector<char*> args;
-    for (auto& arg : argv) args.push_back(arg.data());
-    args.push_back(nullptr);
-    const int rc = posix_spawn(&pid_, PERFKVM_FAKE_QEMU, &actions, nullptr, args.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    REQUIRE_MESSAGE(rc == 0, "cannot start " PERFKVM_FAKE_QEMU);
-    child_stdout.reset();
-    char ready = 0;
-    REQUIRE_MESSAGE(read(ready_reader.get(), &ready, 1) == 1, PERFKVM_FAKE_QEMU " did not start");
-  }
-  ~FakeQemu() { stop(); }
-  FakeQemu(const FakeQemu&) = delete;
-  FakeQemu& operator=(const FakeQemu&) = delete;
-
-  pid_t pid() const { return pid_; }
-  void stop() {
-    if (pid_ <= 0) return;
-    stdin_writer_.reset();
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    pid_ = -1;
-  }
-
- private:
-  perfkvm::UniqueFd stdin_writer_;
-  pid_t pid_ = -1;
 };
 
 class TempDir {
@@ -157,7 +114,7 @@ TEST_CASE("find_qemu_pid on the real /proc, by pid file and by scan") {
   const HostPaths paths{"/proc", run_dir.path()};
   const std::string name = "perfkvm-test-" + std::to_string(getpid());
   const std::string uuid = random_uuid();
-  FakeQemu qemu({"/usr/bin/qemu-system-x86_64", "-name", "guest=" + name + ",debug-threads=on",
+  FakeQemuProcess qemu(std::vector<std::string>{"/usr/bin/qemu-system-x86_64", "-name", "guest=" + name + ",debug-threads=on",
                  "-S", "-uuid", uuid, "-no-user-config", "-nodefaults"});
   const auto pid_file = run_dir.path() / (name + ".pid");
 

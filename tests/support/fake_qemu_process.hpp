@@ -1,5 +1,6 @@
-// Starts tests/integration/fake_qemu with a libvirt-like QEMU command line, so that the host
-// agent finds "the domain's QEMU" and its vCPU threads in /proc. Ends it on destruction.
+// Starts tests/support/fake_qemu with a QEMU-like command line, so that the host agent finds
+// "the domain's QEMU" and its vCPU threads in /proc. Ends it on destruction (stop() sooner).
+// The one runner of the one fake QEMU, for the unit, integration and admin tests.
 #pragma once
 
 #include <fcntl.h>
@@ -18,9 +19,14 @@ namespace perfkvm::test {
 
 class FakeQemuProcess {
  public:
+  // A domain's QEMU as libvirt starts it: -name guest=NAME,debug-threads=on -uuid UUID -smp N.
   // `spinning`: vCPU 1 spins (the others sleep); otherwise every vCPU sleeps (QEMU's -S).
   FakeQemuProcess(const std::string& name, const std::string& uuid, int vcpus = 2,
-                  bool spinning = true) {
+                  bool spinning = true)
+      : FakeQemuProcess(domain_argv(name, uuid, vcpus, spinning)) {}
+
+  // Any command line: argv[0] and the arguments as /proc/<pid>/cmdline will show them.
+  explicit FakeQemuProcess(std::vector<std::string> args) {
     int to_child[2];
     int from_child[2];
     if (::pipe2(to_child, O_CLOEXEC) != 0 || ::pipe2(from_child, O_CLOEXEC) != 0) {
@@ -30,10 +36,6 @@ class FakeQemuProcess {
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_adddup2(&actions, to_child[0], STDIN_FILENO);
     posix_spawn_file_actions_adddup2(&actions, from_child[1], STDOUT_FILENO);
-    std::vector<std::string> args = {"qemu-system-x86_64", "-name",
-                                     "guest=" + name + ",debug-threads=on", "-uuid", uuid,
-                                     "-smp", std::to_string(vcpus)};
-    if (!spinning) args.push_back("-S");
     std::vector<char*> argv;
     for (auto& arg : args) argv.push_back(arg.data());
     argv.push_back(nullptr);
@@ -48,10 +50,14 @@ class FakeQemuProcess {
     ::close(from_child[0]);
     if (!ok) throw std::runtime_error("fake QEMU did not start");
   }
-  ~FakeQemuProcess() {
+  ~FakeQemuProcess() { stop(); }
+  // Ends the process now (its stdin reaches EOF) and waits for it.
+  void stop() {
+    if (pid_ <= 0) return;
     ::close(stdin_);
     int status = 0;
     ::waitpid(pid_, &status, 0);
+    pid_ = -1;
   }
   FakeQemuProcess(const FakeQemuProcess&) = delete;
   FakeQemuProcess& operator=(const FakeQemuProcess&) = delete;
@@ -59,6 +65,15 @@ class FakeQemuProcess {
   pid_t pid() const { return pid_; }
 
  private:
+  static std::vector<std::string> domain_argv(const std::string& name, const std::string& uuid,
+                                              int vcpus, bool spinning) {
+    std::vector<std::string> args = {"qemu-system-x86_64", "-name",
+                                     "guest=" + name + ",debug-threads=on", "-uuid", uuid,
+                                     "-smp", std::to_string(vcpus)};
+    if (!spinning) args.push_back("-S");
+    return args;
+  }
+
   pid_t pid_ = -1;
   int stdin_ = -1;
 };
