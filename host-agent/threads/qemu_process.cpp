@@ -15,6 +15,7 @@ namespace {
 // bounds what a hostile or odd process can make us read.
 constexpr std::size_t kMaxCmdlineBytes = 256 * 1024;
 constexpr std::size_t kMaxPidFileBytes = 64;
+constexpr std::size_t kMaxCommBytes = 64;  // the kernel's TASK_COMM_LEN is 16
 
 bool equal_ignoring_ascii_case(std::string_view a, std::string_view b) {
   const auto lower = [](char c) {
@@ -45,6 +46,27 @@ bool is_qemu_binary(std::string_view argv0) {
 }
 
 std::string error_text(int error) { return std::generic_category().message(error); }
+
+// The process's name (its main thread's comm, without the newline), or nullopt when it cannot
+// be read. The kernel keeps comm in the task itself, so reading it never waits on the process's
+// memory; reading cmdline does (it takes the process's mmap lock, which a process can hold for
+// as long as it likes, for example in a page fault on a FUSE mapping). The scan below reads the
+// cmdline only of processes already named like QEMU, so an unrelated process cannot stall it.
+std::optional<std::string> read_process_name(const HostPaths& paths, pid_t pid,
+                                             int* error = nullptr) {
+  const auto id = std::to_string(pid);
+  auto read = proc::read_bounded(paths.proc_root / id / "task" / id / "comm", kMaxCommBytes);
+  if (error) *error = read.error;
+  if (!read.bytes) return std::nullopt;
+  if (!read.bytes->empty() && read.bytes->back() == '\n') read.bytes->pop_back();
+  return std::move(read.bytes);
+}
+
+// QEMU's comm is the basename of the binary it was started as (cut to 15 bytes), so it starts
+// with "qemu" exactly when is_qemu_binary() can accept its argv[0].
+bool named_like_qemu(const std::optional<std::string>& name) {
+  return name && name->starts_with("qemu");
+}
 
 // The process's argv, or nullopt when it cannot be read (usually: it exited).
 std::optional<std::vector<std::string>> read_argv(const HostPaths& paths, pid_t pid, int* error) {
@@ -81,6 +103,15 @@ std::string check_pid_file(const HostPaths& paths, std::string_view domain_name,
   }
   const std::string prefix = "pid file " + path.string() + " names pid " + std::to_string(*named);
   int error = 0;
+  const auto name = read_process_name(paths, *named, &error);
+  if (!name) {
+    if (proc::vanished(error)) return prefix + ", which no longer exists";
+    return prefix + ", whose name cannot be read: " + error_text(error);
+  }
+  if (!named_like_qemu(name)) {
+    return prefix + ", which is not this domain's QEMU (stale pid file, pid reused?): it is named '" +
+           proc::printable(*name) + "'";
+  }
   const auto argv = read_argv(paths, *named, &error);
   if (!argv) {
     if (proc::vanished(error)) return prefix + ", which no longer exists";
@@ -162,6 +193,7 @@ QemuProcessLookup locate_qemu_process(const HostPaths& paths, std::string_view d
 
   std::vector<pid_t> candidates;
   for (const pid_t pid : proc::list_pids(paths.proc_root).value_or(std::vector<pid_t>{})) {
+    if (!named_like_qemu(read_process_name(paths, pid))) continue;
     const auto argv = read_argv(paths, pid, nullptr);
     if (argv && is_domain_qemu(*argv, domain_name, uuid)) candidates.push_back(pid);
   }

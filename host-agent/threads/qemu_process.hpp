@@ -2,7 +2,9 @@
 //
 // libvirt writes the QEMU pid to <run dir>/<name>.pid, but a pid file can outlive its process
 // and the pid be reused, so it is trusted only when /proc/<pid>/cmdline is that domain's QEMU.
-// Otherwise every /proc/<pid>/cmdline is scanned. "That domain's QEMU" means: argv[0] is a
+// Otherwise the /proc/<pid>/cmdline of every process named like QEMU (comm "qemu...", which the
+// kernel keeps outside the process's memory) is scanned: reading a cmdline can wait on that
+// process's mmap lock, so no other process's is read. "That domain's QEMU" means: argv[0] is a
 // QEMU binary (basename starts with "qemu"; a debugging wrapper such as strace or a shell
 // script carrying the same arguments is not QEMU), its last -uuid is the domain's UUID (any
 // case) and its last -name names the domain, as libvirt writes it:

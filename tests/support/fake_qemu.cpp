@@ -2,8 +2,10 @@
 // (argv[0] "qemu-system-x86_64", "-name guest=NAME,debug-threads=on", "-uuid UUID"), it runs
 // vCPU threads named "CPU n/TCG" (as QEMU's MTTCG does; vCPU 1 spins, the others sleep; with
 // -S, QEMU's "do not start the CPUs", every vCPU sleeps),
-// says "r" on stdout once they exist, and lives until its stdin reaches EOF.
+// says "r" on stdout once they exist, and lives until its stdin reaches EOF. It names itself
+// after its argv[0], as the kernel names a QEMU started by that path ("qemu-system-x86").
 #include <pthread.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -15,6 +17,11 @@
 
 int main(int argc, char** argv) {
   alarm(120);  // never outlive a crashed test
+  if (argc > 0) {
+    const std::string argv0 = argv[0];
+    const std::string base = argv0.substr(argv0.rfind('/') + 1);
+    prctl(PR_SET_NAME, base.substr(0, 15).c_str());  // comm holds 15 bytes
+  }
   int vcpus = 2;
   bool stopped = false;
   for (int i = 1; i < argc; ++i) {
