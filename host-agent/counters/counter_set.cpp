@@ -171,15 +171,25 @@ void CounterSet::read_thread(Thread& thread, bool check_presence) {
   const bool exited = check_presence && thread.watch.check() == ThreadPresence::exited;
   for (auto& group : thread.groups) {
     for (const auto& counter : group.counters) thread.cells[counter.column].reset();
-    const auto reading = read_group(group.counters.front().fd.get(), group.counters.size());
-    if (!reading) continue;
-    for (const auto& value : reading->values) {
-      const auto counter = std::find_if(group.counters.begin(), group.counters.end(),
-                                        [&](const Counter& c) { return c.id == value.id; });
-      if (counter == group.counters.end()) continue;
+    GroupReading& reading = group_reading_;
+    if (!read_group(group.counters.front().fd.get(), group.counters.size(), read_words_, reading)) {
+      continue;
+    }
+    for (std::size_t i = 0; i < reading.values.size(); ++i) {
+      const auto& value = reading.values[i];
+      // The kernel lists a group's values in the order its members were added, which is ours;
+      // the id is what proves it, so any other order is still matched.
+      auto counter = group.counters.begin();
+      if (i < group.counters.size() && group.counters[i].id == value.id) {
+        counter += static_cast<std::ptrdiff_t>(i);
+      } else {
+        counter = std::find_if(group.counters.begin(), group.counters.end(),
+                               [&](const Counter& c) { return c.id == value.id; });
+        if (counter == group.counters.end()) continue;
+      }
       thread.cells[counter->column] =
-          protocol::Count{scale_count(value.raw, reading->time_enabled, reading->time_running),
-                          reading->time_enabled, reading->time_running};
+          protocol::Count{scale_count(value.raw, reading.time_enabled, reading.time_running),
+                          reading.time_enabled, reading.time_running};
     }
   }
   if (exited) {

@@ -109,6 +109,9 @@ class CounterSet {
   std::vector<Thread> threads_;
   bool enabled_ = false;
   std::chrono::steady_clock::time_point next_presence_check_{};
+  // Scratch for read(): kept between readings so that sampling does not allocate per group.
+  std::vector<std::uint64_t> read_words_;
+  GroupReading group_reading_;
 };
 
 }  // namespace perfkvm::host

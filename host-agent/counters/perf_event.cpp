@@ -131,38 +131,41 @@ std::uint64_t scale_count(std::uint64_t raw, std::uint64_t enabled, std::uint64_
   return scaled > kMax ? kMax : static_cast<std::uint64_t>(scaled);
 }
 
-std::optional<GroupReading> parse_group_read(std::span<const std::uint64_t> words) {
+bool parse_group_read(std::span<const std::uint64_t> words, GroupReading& reading) {
   constexpr std::size_t kHeader = 3;  // nr, time_enabled, time_running
-  if (words.size() < kHeader) return std::nullopt;
+  if (words.size() < kHeader) return false;
   const std::uint64_t nr = words[0];
-  if (nr > (words.size() - kHeader) / 2 || kHeader + 2 * nr != words.size()) return std::nullopt;
-  GroupReading reading;
+  if (nr > (words.size() - kHeader) / 2 || kHeader + 2 * nr != words.size()) return false;
   reading.time_enabled = words[1];
   reading.time_running = words[2];
-  reading.values.reserve(nr);
+  reading.values.resize(nr);
   for (std::size_t i = 0; i < nr; ++i) {
-    reading.values.push_back({words[kHeader + 2 * i + 1], words[kHeader + 2 * i]});
+    reading.values[i] = {words[kHeader + 2 * i + 1], words[kHeader + 2 * i]};
   }
-  return reading;
+  return true;
 }
 
-std::optional<GroupReading> read_group(int leader_fd, std::size_t members) {
-  std::vector<std::uint64_t> words(3 + 2 * members);
+bool read_group(int leader_fd, std::size_t members, std::vector<std::uint64_t>& words,
+                GroupReading& reading) {
+  words.resize(3 + 2 * members);
   const std::size_t bytes = words.size() * sizeof(std::uint64_t);
   ssize_t got = 0;
   do {
     got = ::read(leader_fd, words.data(), bytes);
   } while (got < 0 && errno == EINTR);
-  if (got < 0) return std::nullopt;
+  if (got < 0) return false;
   // 0 bytes: the group is in error state (a pinned group that could not be scheduled).
   if (got == 0 || got % static_cast<ssize_t>(sizeof(std::uint64_t)) != 0) {
     errno = EIO;
-    return std::nullopt;
+    return false;
   }
-  words.resize(static_cast<std::size_t>(got) / sizeof(std::uint64_t));
-  auto reading = parse_group_read(words);
-  if (!reading) errno = EIO;
-  return reading;
+  const std::span<const std::uint64_t> read_words(words.data(),
+                                                  static_cast<std::size_t>(got) / sizeof(std::uint64_t));
+  if (!parse_group_read(read_words, reading)) {
+    errno = EIO;
+    return false;
+  }
+  return true;
 }
 
 bool group_ioctl(int leader_fd, unsigned long request) {

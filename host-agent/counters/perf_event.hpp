@@ -68,12 +68,16 @@ struct GroupReading {
   std::vector<Value> values;
 };
 
-// Parses the kReadFormat layout; nullopt when the words do not hold exactly `nr` entries.
-std::optional<GroupReading> parse_group_read(std::span<const std::uint64_t> words);
+// Parses the kReadFormat layout into `reading` (reusing its storage); false when the words do
+// not hold exactly `nr` entries.
+bool parse_group_read(std::span<const std::uint64_t> words, GroupReading& reading);
 
-// Reads a group through its leader; nullopt with errno set if the read fails or is malformed.
-// `members` is the number of events in the group (the buffer size the kernel requires).
-std::optional<GroupReading> read_group(int leader_fd, std::size_t members);
+// Reads a group through its leader into `reading`, with `words` as the read buffer: both keep
+// their storage from call to call, so that a sampling loop reads without allocating. `members`
+// is the number of events in the group (the buffer size the kernel requires). false with errno
+// set if the read fails or is malformed.
+bool read_group(int leader_fd, std::size_t members, std::vector<std::uint64_t>& words,
+                GroupReading& reading);
 
 // ioctl(fd, request, PERF_IOC_FLAG_GROUP): applies to the leader and its whole group.
 bool group_ioctl(int leader_fd, unsigned long request);

@@ -164,31 +164,44 @@ TEST_CASE("describe_open_error: errno -> column status and reason, as perf stat 
 TEST_CASE("parse_group_read: {nr, enabled, running, {value, id}[nr]}") {
   SUBCASE("two counters") {
     const std::vector<std::uint64_t> words{2, 1000, 500, 42, 7, 43, 8};
-    const auto reading = parse_group_read(words);
-    REQUIRE(reading);
-    CHECK(reading->time_enabled == 1000);
-    CHECK(reading->time_running == 500);
-    REQUIRE(reading->values.size() == 2);
-    CHECK(reading->values[0].id == 7);
-    CHECK(reading->values[0].raw == 42);
-    CHECK(reading->values[1].id == 8);
-    CHECK(reading->values[1].raw == 43);
+    GroupReading reading;
+    REQUIRE(parse_group_read(words, reading));
+    CHECK(reading.time_enabled == 1000);
+    CHECK(reading.time_running == 500);
+    REQUIRE(reading.values.size() == 2);
+    CHECK(reading.values[0].id == 7);
+    CHECK(reading.values[0].raw == 42);
+    CHECK(reading.values[1].id == 8);
+    CHECK(reading.values[1].raw == 43);
+  }
+  SUBCASE("a reading reused for a smaller group keeps only that group's values") {
+    GroupReading reading;
+    REQUIRE(parse_group_read(std::vector<std::uint64_t>{2, 1000, 500, 42, 7, 43, 8}, reading));
+    REQUIRE(parse_group_read(std::vector<std::uint64_t>{1, 2000, 2000, 9, 5}, reading));
+    CHECK(reading.time_enabled == 2000);
+    REQUIRE(reading.values.size() == 1);
+    CHECK(reading.values[0].id == 5);
+    CHECK(reading.values[0].raw == 9);
   }
   SUBCASE("nr larger than the data") {
     const std::vector<std::uint64_t> words{3, 1000, 500, 42, 7, 43, 8};
-    CHECK_FALSE(parse_group_read(words));
+    GroupReading reading;
+    CHECK_FALSE(parse_group_read(words, reading));
   }
   SUBCASE("nr near 2^64 does not overflow the size check") {
     const std::vector<std::uint64_t> words{kMax / 2 + 1, 1000, 500, 42, 7};
-    CHECK_FALSE(parse_group_read(words));
+    GroupReading reading;
+    CHECK_FALSE(parse_group_read(words, reading));
   }
   SUBCASE("trailing words") {
     const std::vector<std::uint64_t> words{1, 1000, 500, 42, 7, 0};
-    CHECK_FALSE(parse_group_read(words));
+    GroupReading reading;
+    CHECK_FALSE(parse_group_read(words, reading));
   }
   SUBCASE("shorter than the header") {
     const std::vector<std::uint64_t> words{1, 1000};
-    CHECK_FALSE(parse_group_read(words));
+    GroupReading reading;
+    CHECK_FALSE(parse_group_read(words, reading));
   }
 }
 
