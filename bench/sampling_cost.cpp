@@ -41,7 +41,7 @@
 
 #include "bench/figures.hpp"
 #include "bench/group_reads.hpp"
-#include "bench/stand_in_vcpus.hpp"
+#include "tests/support/stand_in_vcpus.hpp"
 #include "host-agent/counters/perf_event.hpp"
 #include "host-agent/session/channel_connection.hpp"
 #include "host-agent/session/event_table.hpp"
@@ -66,10 +66,10 @@ const std::string kNonce = "b3c1d2e4f5a6978877665544332211aa";
 
 // vCPU stand-ins that each run a little (about 50 us) every millisecond, like a mostly idle
 // guest, so that counters change and the threads keep being scheduled.
-class LightVcpus : public bench::StandInVcpus {
+class LightVcpus : public test::StandInVcpus {
  public:
   explicit LightVcpus(std::size_t count)
-      : StandInVcpus(count, [] {
+      : StandInVcpus(count, [](std::size_t) {
           const auto until = Clock::now() + 50us;
           while (Clock::now() < until) {
           }

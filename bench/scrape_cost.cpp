@@ -24,7 +24,7 @@
 
 #include "bench/figures.hpp"
 #include "bench/group_reads.hpp"
-#include "bench/stand_in_vcpus.hpp"
+#include "tests/support/stand_in_vcpus.hpp"
 #include "host-agent/counters/column_plan.hpp"
 #include "host-agent/export/fleet_export.hpp"
 #include "host-agent/http/gzip.hpp"
@@ -42,10 +42,10 @@ const std::vector<std::string> kEvents = {"task-clock",  "context-switches", "cp
 
 // Idle vCPU stand-ins, named per domain: each wakes every 100 ms for a moment, so that counters
 // change.
-class IdleVcpus : public bench::StandInVcpus {
+class IdleVcpus : public test::StandInVcpus {
  public:
   explicit IdleVcpus(std::size_t count, std::size_t per_domain)
-      : StandInVcpus(count, [] { std::this_thread::sleep_for(100ms); }, per_domain) {}
+      : StandInVcpus(count, [](std::size_t) { std::this_thread::sleep_for(100ms); }, per_domain) {}
 };
 
 double median(std::vector<double> values) {

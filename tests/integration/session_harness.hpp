@@ -17,7 +17,7 @@
 #include <utility>
 #include <vector>
 
-#include "fake_vcpus.hpp"
+#include "tests/support/stand_in_vcpus.hpp"
 #include "host-agent/session/channel_connection.hpp"
 #include "host-agent/session/event_table.hpp"
 #include "test_guest.hpp"

@@ -15,7 +15,7 @@
 #include <cstring>
 #include <filesystem>
 
-#include "fake_vcpus.hpp"
+#include "tests/support/stand_in_vcpus.hpp"
 #include "host-agent/session/event_table.hpp"
 #include "host-agent/transport/virtio_serial_client.hpp"
 #include "host-agent/transport/vsock_listener.hpp"

@@ -25,7 +25,7 @@
 #include <vector>
 
 #include "tests/common/host_pmu.hpp"
-#include "vcpu_thread.hpp"
+#include "tests/support/vcpu_thread.hpp"
 
 namespace {
 

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "vcpu_thread.hpp"
+#include "tests/support/vcpu_thread.hpp"
 
 namespace {
 

@@ -15,7 +15,7 @@
 #include <thread>
 #include <vector>
 
-#include "vcpu_thread.hpp"
+#include "tests/support/vcpu_thread.hpp"
 
 namespace {
 

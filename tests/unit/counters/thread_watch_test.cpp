@@ -12,7 +12,7 @@
 #include <thread>
 
 #include "test_data.hpp"
-#include "vcpu_thread.hpp"
+#include "tests/support/vcpu_thread.hpp"
 
 using perfkvm::host::parse_task_stat;
 using perfkvm::host::ThreadPresence;

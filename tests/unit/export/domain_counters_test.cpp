@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "counters/vcpu_thread.hpp"
+#include "tests/support/vcpu_thread.hpp"
 #include "tests/common/host_pmu.hpp"
 #include "host-agent/counters/column_plan.hpp"
 #include "host-agent/export/domain_counters.hpp"

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "counters/vcpu_thread.hpp"
+#include "tests/support/vcpu_thread.hpp"
 #include "host-agent/export/fleet_export.hpp"
 
 namespace perfkvm::host {
