@@ -109,35 +109,43 @@ std::vector<protocol::EventStatus> HostSession::list_events() {
   }
 }
 
+std::variant<protocol::Started, std::chrono::milliseconds> HostSession::try_start(
+    protocol::Start request, Clock::time_point deadline) {
+  request.request_id = ++request_id_;
+  send(request);
+  for (;;) {
+    auto message = next_message(deadline, "start");
+    if (auto* started = std::get_if<protocol::Started>(&message);
+        started && started->request_id == request_id_) {
+      return std::move(*started);
+    }
+    const auto* error = std::get_if<protocol::Error>(&message);
+    if (!error || error->request_id.value_or(request_id_) != request_id_) continue;
+    // Another program in this VM has just started many requests: wait as the host asks,
+    // within this perfkvm's own timeout, then ask again.
+    if (error->code == protocol::ErrorCode::rate_limited && error->retry_after_ms &&
+        Clock::now() + std::chrono::milliseconds(*error->retry_after_ms) < deadline) {
+      return std::chrono::milliseconds(*error->retry_after_ms);
+    }
+    refused(*error, "to start counting");
+  }
+}
+
+void HostSession::pause_until(Clock::time_point until) {
+  while (Clock::now() < until) {
+    auto event = link_.wait(until);  // stale frames of earlier requests are dropped
+    if (event.kind == LinkEvent::Kind::host_gone) {
+      throw GuestError(event.reason + " while perfkvm waited to start counting again");
+    }
+  }
+}
+
 protocol::Started HostSession::start(protocol::Start request) {
   const auto deadline = Clock::now() + timeout_;
   for (;;) {
-    request.request_id = ++request_id_;
-    send(request);
-    std::optional<Clock::time_point> retry_at;
-    while (!retry_at) {
-      auto message = next_message(deadline, "start");
-      if (auto* started = std::get_if<protocol::Started>(&message);
-          started && started->request_id == request_id_) {
-        return std::move(*started);
-      }
-      const auto* error = std::get_if<protocol::Error>(&message);
-      if (!error || error->request_id.value_or(request_id_) != request_id_) continue;
-      // Another program in this VM has just started many requests: wait as the host asks,
-      // within this perfkvm's own timeout, then ask again.
-      if (error->code == protocol::ErrorCode::rate_limited && error->retry_after_ms &&
-          Clock::now() + std::chrono::milliseconds(*error->retry_after_ms) < deadline) {
-        retry_at = Clock::now() + std::chrono::milliseconds(*error->retry_after_ms);
-      } else {
-        refused(*error, "to start counting");
-      }
-    }
-    while (Clock::now() < *retry_at) {
-      auto event = link_.wait(*retry_at);  // stale frames of earlier requests are dropped
-      if (event.kind == LinkEvent::Kind::host_gone) {
-        throw GuestError(event.reason + " while perfkvm waited to start counting again");
-      }
-    }
+    auto answer = try_start(request, deadline);
+    if (auto* started = std::get_if<protocol::Started>(&answer)) return std::move(*started);
+    pause_until(Clock::now() + std::get<std::chrono::milliseconds>(answer));
   }
 }
 

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "guest-agent/diagnostics.hpp"
@@ -27,8 +28,20 @@ class HostSession {
   // list-events -> events: the host's events for this VM, as they are now.
   std::vector<protocol::EventStatus> list_events();
 
-  // start -> started. `request.nonce` and `request.request_id` are filled in.
+  // start -> started. `request.nonce` and `request.request_id` are filled in. A start the
+  // host asks to repeat later (rate-limited) is repeated after the wait it names.
   protocol::Started start(protocol::Start request);
+
+  // One start -> started before `deadline`; or, when the host asks to repeat it later and the
+  // wait ends before the deadline, that wait. Throws GuestError for any other refusal.
+  std::variant<protocol::Started, std::chrono::milliseconds> try_start(protocol::Start request,
+                                                                       Clock::time_point deadline);
+  // Waits until `until`, dropping what the host sends meanwhile; throws if the host goes.
+  void pause_until(Clock::time_point until);
+
+  // The next message of the session before the deadline; throws GuestError on timeout or
+  // host loss, naming `waiting_for`.
+  protocol::Message next_message(Clock::time_point deadline, const std::string& waiting_for);
 
   void send(protocol::Message message);  // with this session's nonce filled in
   std::uint64_t request_id() const { return request_id_; }
@@ -41,8 +54,6 @@ class HostSession {
   std::chrono::milliseconds keepalive_period() const;
 
  private:
-  // The next message of the session before the deadline; throws on timeout or host loss.
-  protocol::Message next_message(Clock::time_point deadline, const std::string& waiting_for);
   [[noreturn]] void refused(const protocol::Error& error, const std::string& what);
 
   HostLink& link_;

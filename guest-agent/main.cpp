@@ -9,6 +9,7 @@
 #include "guest-agent/diagnostics.hpp"
 #include "guest-agent/list_command.hpp"
 #include "guest-agent/options.hpp"
+#include "guest-agent/ping_command.hpp"
 #include "guest-agent/run_command.hpp"
 
 using namespace perfkvm::guest;
@@ -51,6 +52,9 @@ int main(int argc, char** argv) {
   try {
     if (const auto* list = std::get_if<ListOptions>(&invocation)) {
       return run_list(*list, std::cout, diagnostics);
+    }
+    if (const auto* ping = std::get_if<PingOptions>(&invocation)) {
+      return run_ping(*ping, std::cout, diagnostics);
     }
     return run_command(std::get<RunOptions>(invocation), diagnostics);
   } catch (const GuestError& error) {

@@ -4,6 +4,7 @@
 #include <charconv>
 #include <sstream>
 
+#include "cli/event_list.hpp"
 #include "perfkvm_config.hpp"
 
 namespace perfkvm::guest {
@@ -25,7 +26,8 @@ constexpr const char* kUsage =
     "  perfkvm [OPTIONS] -p \"CMD ARGS\"       run the string with /bin/sh -c\n"
     "  perfkvm [OPTIONS] [--] CMD [ARGS...]  run CMD directly\n"
     "  perfkvm list [--device PATH | --vsock [CID:]PORT]\n"
-    "                                       the events the host can count for this VM\n";
+    "                                       the events the host can count for this VM\n"
+    "  perfkvm ping [-c N] [-e EVENTS] [-j]  how fast the host answers (round trips)\n";
 
 constexpr const char* kFooter =
     "Examples:\n"
@@ -160,15 +162,50 @@ Invocation parse_arguments(const std::vector<std::string>& args) {
   std::string list_vsock_text;
   add_connect_options(*list, run.connect, list_vsock_text);
 
+  auto* ping = app.add_subcommand("ping", "measure how fast perfkvm-hostd answers this VM");
+  ping->footer(
+      "Sends N keepalives, which hostd echoes (the channel's round trip: the floor), then\n"
+      "N start requests for EVENTS, each stopped again at once, and prints the median,\n"
+      "p99, min and max of each round trip. A start the host asks to repeat later\n"
+      "(its start budget) is repeated and not timed.");
+  PingOptions ping_options;
+  std::string ping_vsock_text;
+  std::vector<std::string> ping_events;
+  add_connect_options(*ping, run.connect, ping_vsock_text);
+  ping->add_option("-c,--count", ping_options.count, "round trips of each kind (default 10)")
+      ->option_text("N")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{10000}));
+  ping->add_option("-e,--event,--events", ping_events,
+                   "events of the start requests (default: the four\nsoftware events of "
+                   "perf stat's default set)");
+  ping->add_flag("-j,--json", ping_options.json, "print one JSON object");
+
   if (auto text = cli::parse_command_line(app, args)) return *text;
 
-  finish_connect_options(run.connect, vsock_text.empty() ? list_vsock_text : vsock_text);
+  const std::string& sub_vsock_text = !list_vsock_text.empty() ? list_vsock_text : ping_vsock_text;
+  finish_connect_options(run.connect, vsock_text.empty() ? sub_vsock_text : vsock_text);
   if (*list) {
     if (!shell_command.empty() || !command.empty()) {
       throw UsageError("perfkvm list runs no command");
     }
     list_options.connect = run.connect;
     return list_options;
+  }
+  if (*ping) {
+    if (!shell_command.empty() || !command.empty()) {
+      throw UsageError("perfkvm ping runs no command");
+    }
+    if (!ping_events.empty()) {
+      std::string joined;
+      for (const auto& arg : ping_events) joined += arg + ",";
+      try {
+        ping_options.events = cli::parse_event_list(joined);
+      } catch (const std::invalid_argument& error) {
+        throw UsageError(error.what());
+      }
+    }
+    ping_options.connect = run.connect;
+    return ping_options;
   }
 
   if (!shell_command.empty() && !command.empty()) {

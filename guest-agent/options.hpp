@@ -50,9 +50,18 @@ struct ListOptions {
   ConnectOptions connect;
 };
 
+// `perfkvm ping [-c N] [-e EVENTS] [-j]`.
+struct PingOptions {
+  ConnectOptions connect;
+  std::size_t count = 10;  // round trips of each kind
+  std::vector<std::string> events = {"task-clock", "context-switches", "cpu-migrations",
+                                     "page-faults"};
+  bool json = false;
+};
+
 using cli::ShowText;  // --help or --version
 
-using Invocation = std::variant<RunOptions, ListOptions, ShowText>;
+using Invocation = std::variant<RunOptions, ListOptions, PingOptions, ShowText>;
 
 // A bad command line; main prints the message and exits with kUsageExitStatus.
 using cli::UsageError;

@@ -6,6 +6,7 @@ below says why it holds, and is loose enough for that host but still fails if pe
 the wrong thread, the wrong window or nothing."""
 
 import errno
+import json
 import os
 import re
 import signal
@@ -461,6 +462,40 @@ def hostile_guest_bytes(ctx):
     expect(hostd.alive(), "hostd exited")
     return (f"{', '.join(attacks)} written; hostd up, no counters held; next perfkvm in "
             f"{took:.1f} s, vCPU1 {busy:.0f} ms")
+
+
+# ---- 16: request latency inside the guest --------------------------------------------------------
+
+PING_COUNT = 200
+
+
+def request_latency(ctx):
+    """perfkvm ping in the guest: 200 keepalives echoed by hostd (the channel's round trip, the
+    floor) and 200 start -> started requests over the real virtio-serial channel. Report only
+    (bench/README.md): the figures are printed, and what must hold is checked."""
+    guest = ctx.domains["perfkvm-e2e-a"].control()
+    hostd = ctx.hostd
+    result = perfkvm(guest, f"ping -c {PING_COUNT} -j", 120)
+    expect_status(result, 0, f"perfkvm ping -c {PING_COUNT} -j")
+    try:
+        figures = json.loads(result.out)
+    except ValueError as error:
+        raise Failure(f"perfkvm ping -j printed no JSON object ({error}):\n{result.out}")
+    keepalive, start = figures["keepalive"], figures["start"]
+    for name, trips in (("keepalive", keepalive), ("start", start)):
+        expect(trips["count"] == PING_COUNT, f"{name}: {trips['count']} round trips timed")
+        expect(0 < trips["min_us"] <= trips["median_us"] <= trips["p99_us"] <= trips["max_us"],
+               f"{name}: min/median/p99/max out of order: {trips}")
+    # A start opens counters on every vCPU thread; a keepalive only crosses the channel.
+    expect(start["median_us"] > keepalive["median_us"],
+           f"start median {start['median_us']:.0f} us not above the keepalive's "
+           f"{keepalive['median_us']:.0f} us")
+    expect(hostd.perf_fds() == 0, f"hostd holds {hostd.perf_fds()} counters after perfkvm ping")
+    return (f"{PING_COUNT} each over {figures['transport']}: keepalive median "
+            f"{keepalive['median_us'] / 1000:.2f} ms p99 {keepalive['p99_us'] / 1000:.2f} ms; "
+            f"start -> started median {start['median_us'] / 1000:.2f} ms p99 "
+            f"{start['p99_us'] / 1000:.2f} ms ({figures['start_over_keepalive_median']:.2f}x the "
+            f"keepalive); {figures['rate_limited']} starts paced by the start budget")
 
 
 # ---- 7: the domain destroyed mid-session ---------------------------------------------------------
@@ -977,6 +1012,7 @@ SCENARIOS = [
     ("3", "--cpu 2 and --vcpu 0", vcpu_selection),
     ("6", "kill -9 of the guest's perfkvm", killed_guest_agent),
     ("15", "a hostile program writes raw bytes to its port", hostile_guest_bytes),
+    ("16", "perfkvm ping: request latency inside the guest", request_latency),
     ("7", "domain destroyed mid-session, second domain", domain_destroyed),
     ("5b", "hostd started after the domain: discovery", hostd_after_domain),
     ("9", "perfkvm-host xml disable/enable --live (hot-plug)", live_channel_hotplug),

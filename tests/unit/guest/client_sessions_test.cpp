@@ -4,7 +4,7 @@
 //   "host":   the fake host's script (see FakeHostScript), or null for no host at all
 //   "expect": "status", "min_seconds"/"max_seconds", "stderr_lines" (whole lines that must
 //             appear), "stderr_contains"/"stderr_lacks" (substrings), "stderr_counts"
-//             {substring: how many times exactly}, "stdout_lines",
+//             {substring: how many times exactly}, "stdout_lines", "stdout_contains",
 //             "file_lines" {path: lines}, "absent_files", "host_received" {type: count,
 //             "TYPE_min": count, "distinct_nonces": count}
 // "{device}" stands for the fake host's socket and "{tmp}" for a scratch directory.
@@ -156,7 +156,7 @@ void run_case(const std::filesystem::path& path) {
   const auto& expect = fixture.at("expect").as_object();
   check_known_keys(expect,
                    {"status", "min_seconds", "max_seconds", "stderr_lines", "stderr_contains",
-                    "stderr_lacks", "stderr_counts", "stdout_lines", "file_lines", "absent_files",
+                    "stderr_lacks", "stderr_counts", "stdout_lines", "stdout_contains", "file_lines", "absent_files",
                     "host_received"},
                    path.filename().string() + " \"expect\"");
 
@@ -209,6 +209,9 @@ void run_case(const std::filesystem::path& path) {
   }
   for (const auto& line : strings(expect, "stdout_lines", expand)) {
     CHECK_MESSAGE(has_line(result.out, line), "stdout line: '" << line << "'");
+  }
+  for (const auto& text : strings(expect, "stdout_contains", expand)) {
+    CHECK_MESSAGE(result.out.find(text) != std::string::npos, "stdout has: '" << text << "'");
   }
   if (const auto* files = expect.if_contains("file_lines")) {
     for (const auto& [file, lines] : files->as_object()) {

@@ -39,6 +39,14 @@ json::object describe(const Invocation& invocation) {
     out["kind"] = "list";
     return out;
   }
+  if (const auto* ping = std::get_if<PingOptions>(&invocation)) {
+    auto out = describe_connect(ping->connect);
+    out["kind"] = "ping";
+    out["count"] = ping->count;
+    out["events"] = json::value_from(ping->events);
+    out["json"] = ping->json;
+    return out;
+  }
   if (const auto* text = std::get_if<ShowText>(&invocation)) {
     return json::object{{"kind", "text"}, {"text", text->text}};
   }
