@@ -34,6 +34,7 @@ constexpr const char* kFooter =
     "  perfkvm -p \"make -j2\"       perf stat's default events while make runs\n"
     "  perfkvm -e task-clock,cs -i 500 -- ./bench --quick\n"
     "  perfkvm -A --vcpu 0-1 -x , -o counts.csv -p ./job.sh\n"
+    "  perfkvm --vcpu 1 --pin -p ./bench  the command on vCPU 1 only, vCPU 1 counted\n"
     "\n"
     "Hardware events (cycles, instructions, ...) need a PMU on the host; without\n"
     "one they show <not supported>. Ctrl-C and SIGTERM go to the command, and the\n"
@@ -153,6 +154,10 @@ Invocation parse_arguments(const std::vector<std::string>& args) {
                                            .event_names_from = "perfkvm list",
                                            .report_stream = "stderr",
                                            .offer_cpu = true});
+  app.add_flag("--pin", run.pin,
+               "run the command only on the counted vCPUs (with\n--vcpu: closer to counting "
+               "the command alone)")
+      ->group(kCountGroup);
   app.add_option("command", command, "")->allow_extra_args()->group("");
   app.positionals_at_end();
 

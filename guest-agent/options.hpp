@@ -44,6 +44,7 @@ struct ConnectOptions {
 struct RunOptions : cli::CountOptions {
   ConnectOptions connect;
   std::vector<std::string> argv;  // exec'd as is; -p CMD gives {"/bin/sh", "-c", CMD}
+  bool pin = false;               // --pin: the command runs only on the counted vCPUs
 };
 
 struct ListOptions {

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "guest-agent/command_runner.hpp"
+#include "guest-agent/cpu_pinning.hpp"
 #include "guest-agent/host_link.hpp"
 #include "guest-agent/host_session.hpp"
 #include "guest-agent/report_output.hpp"
@@ -116,10 +117,14 @@ int run_command(const RunOptions& options, Diagnostics& diagnostics) {
   GatedChild child = GatedChild::spawn(options.argv, signals.original_mask());
   // If start fails, `child` dies at the gate (its destructor) and perfkvm exits 1.
   const protocol::Started started = session.start(start_request(options));
+  // Before the gate opens, so that nothing of the command runs elsewhere; on failure the
+  // command never runs (the host's counters close with the session).
+  if (options.pin) pin_to_vcpus(child.pid(), started.vcpus);
   child.release();
 
   report::FormatOptions format = options.format;
   format.target_label = target_label(welcome, started);
+  if (options.pin) format.target_label += ", the command pinned to them";
   RunMonitor monitor(started, format, output, diagnostics);
   int wait_status = 0;
   try {

@@ -498,6 +498,31 @@ def request_latency(ctx):
             f"keepalive); {figures['rate_limited']} starts paced by the start budget")
 
 
+# ---- 17: --pin --------------------------------------------------------------------------------
+
+def pinned_command(ctx):
+    """--vcpu 1 --pin while another spinner runs on vCPU 0: the command sees itself confined to
+    CPU 1, runs there (vCPU 1 counted busy), and the other spinner is not counted."""
+    guest = ctx.domains["perfkvm-e2e-a"].control()
+    job, _ = guest.start("exec e2e_spin 4 0")
+    # The measured spin stays where it was started (-1): only --pin puts it on vCPU 1.
+    result = perfkvm(guest, "--vcpu 1 --pin -A -j -e task-clock "
+                            "-p 'grep Cpus_allowed_list /proc/self/status; e2e_spin 1 -1'")
+    other = guest.wait(job)
+    expect_status(result, 0, "perfkvm --vcpu 1 --pin")
+    expect_status(other, 0, "the spinner on vCPU 0")
+    allowed = re.search(r"Cpus_allowed_list:\s*(\S+)", result.out)
+    expect(allowed and allowed.group(1) == "1",
+           f"the pinned command's own Cpus_allowed_list: {allowed.group(1) if allowed else None}, "
+           f"expected 1\nstdout:\n{result.out}")
+    output = reports.parse_json(result.err)
+    expect(output.vcpus() == [1], f"--vcpu 1 --pin counted vCPUs {output.vcpus()}, expected [1]")
+    busy = output.value("task-clock", 1)
+    expect(busy >= 500, f"--pin: vCPU1 task-clock {busy:.0f} ms for a 1 s spin pinned there")
+    return (f"the command confined to CPU 1 (its Cpus_allowed_list), vCPU1 {busy:.0f} ms for a "
+            f"1 s spin; the spinner on vCPU 0 not counted")
+
+
 # ---- 7: the domain destroyed mid-session ---------------------------------------------------------
 
 def domain_destroyed(ctx):
@@ -1013,6 +1038,7 @@ SCENARIOS = [
     ("6", "kill -9 of the guest's perfkvm", killed_guest_agent),
     ("15", "a hostile program writes raw bytes to its port", hostile_guest_bytes),
     ("16", "perfkvm ping: request latency inside the guest", request_latency),
+    ("17", "--vcpu 1 --pin while another spinner runs on vCPU 0", pinned_command),
     ("7", "domain destroyed mid-session, second domain", domain_destroyed),
     ("5b", "hostd started after the domain: discovery", hostd_after_domain),
     ("9", "perfkvm-host xml disable/enable --live (hot-plug)", live_channel_hotplug),

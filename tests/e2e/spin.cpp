@@ -1,6 +1,6 @@
 // A workload for the e2e guest: spin on one vCPU for a given wall time, so that the host's
 // task-clock of that vCPU's thread has a known expected value.
-// usage: e2e_spin SECONDS VCPU [EXIT_STATUS]
+// usage: e2e_spin SECONDS VCPU [EXIT_STATUS]; VCPU -1: stay on the CPUs it was started with
 // Prints "e2e_spin: vcpu=N wall_ms=W cpu_ms=C" (the guest's own view) and exits EXIT_STATUS.
 #include <sched.h>
 
@@ -28,12 +28,14 @@ int main(int argc, char** argv) {
   const int vcpu = std::atoi(argv[2]);
   const int status = argc > 3 ? std::atoi(argv[3]) : 0;
 
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(vcpu, &set);
-  if (sched_setaffinity(0, sizeof set, &set) != 0) {
-    std::perror("e2e_spin: sched_setaffinity");
-    return 2;
+  if (vcpu >= 0) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(vcpu, &set);
+    if (sched_setaffinity(0, sizeof set, &set) != 0) {
+      std::perror("e2e_spin: sched_setaffinity");
+      return 2;
+    }
   }
   using Clock = std::chrono::steady_clock;
   const auto start = Clock::now();

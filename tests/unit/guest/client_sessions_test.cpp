@@ -61,6 +61,8 @@ FakeHostScript script_from(const json::object& host) {
       script.hello_error = error_from(value);
     } else if (key == "start_error") {
       script.start_error = error_from(value);
+    } else if (key == "vcpus") {
+      script.vcpus = value.to_number<std::uint32_t>();
     } else if (key == "rate_limited_starts") {
       script.rate_limited_starts = value.to_number<int>();
     } else if (key == "welcome_protocol") {

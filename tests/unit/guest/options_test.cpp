@@ -65,6 +65,7 @@ json::object describe(const Invocation& invocation) {
                                                                             : "json";
   out["separator"] = run.format.separator;
   out["output"] = optional_json(run.output_path);
+  out["pin"] = run.pin;
   return out;
 }
 
