@@ -26,6 +26,8 @@ class Diagnostics {
 
   void error(std::string_view message) { line("error", message); }
   void warning(std::string_view message) { line("warning", message); }
+  // What perfkvm did on the user's behalf (--isolate), once per run.
+  void note(std::string_view message) { line("note", message); }
   // Protocol details (dropped frames, messages sent): only with --verbose.
   void debug(std::string_view message) {
     if (verbose_) line("debug", message);

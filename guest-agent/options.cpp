@@ -158,6 +158,10 @@ Invocation parse_arguments(const std::vector<std::string>& args) {
                "run the command only on the counted vCPUs (with\n--vcpu: closer to counting "
                "the command alone)")
       ->group(kCountGroup);
+  app.add_flag("--isolate", run.isolate,
+               "--pin, and move the guest's other tasks off the\ncounted vCPUs for the run "
+               "(needs --vcpu or --cpu;\nroot moves all of them, a user its own)")
+      ->group(kCountGroup);
   app.add_option("command", command, "")->allow_extra_args()->group("");
   app.positionals_at_end();
 
@@ -222,6 +226,14 @@ Invocation parse_arguments(const std::vector<std::string>& args) {
         "[ARGS...] (see perfkvm --help)");
   }
   static_cast<cli::CountOptions&>(run) = counting.finish();
+  if (run.isolate) {
+    if (!run.vcpus) {
+      throw UsageError(
+          "--isolate needs --vcpu LIST or --cpu N: with every vCPU counted there is nowhere to "
+          "move the other tasks");
+    }
+    run.pin = true;
+  }
   if (!shell_command.empty()) {
     run.argv = {"/bin/sh", "-c", shell_command};
     run.format.command = shell_command;

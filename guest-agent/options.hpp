@@ -45,6 +45,7 @@ struct RunOptions : cli::CountOptions {
   ConnectOptions connect;
   std::vector<std::string> argv;  // exec'd as is; -p CMD gives {"/bin/sh", "-c", CMD}
   bool pin = false;               // --pin: the command runs only on the counted vCPUs
+  bool isolate = false;           // --isolate: --pin, and the guest's other tasks moved off them
 };
 
 struct ListOptions {

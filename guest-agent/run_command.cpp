@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "guest-agent/command_runner.hpp"
+#include "guest-agent/cpu_isolation.hpp"
 #include "guest-agent/cpu_pinning.hpp"
 #include "guest-agent/host_link.hpp"
 #include "guest-agent/host_session.hpp"
@@ -120,6 +121,12 @@ int run_command(const RunOptions& options, Diagnostics& diagnostics) {
   // Before the gate opens, so that nothing of the command runs elsewhere; on failure the
   // command never runs (the host's counters close with the session).
   if (options.pin) pin_to_vcpus(child.pid(), started.vcpus);
+  // perfkvm itself moves too: its polling would otherwise run on a counted vCPU.
+  std::optional<VcpuIsolation> isolation;
+  if (options.isolate) {
+    isolation.emplace(user_tasks("/proc", {child.pid()}), started.vcpus);
+    diagnostics.note("--isolate: " + isolation->summary());
+  }
   child.release();
 
   report::FormatOptions format = options.format;
@@ -129,6 +136,7 @@ int run_command(const RunOptions& options, Diagnostics& diagnostics) {
   int wait_status = 0;
   try {
     wait_status = watch_command(child, signals, session, monitor);
+    isolation.reset();  // the other tasks get their CPUs back as soon as the command ends
     monitor.command_ended();
     collect_report(session, monitor, signals, options.connect, diagnostics);
   } catch (const std::exception& error) {

@@ -523,6 +523,39 @@ def pinned_command(ctx):
             f"1 s spin; the spinner on vCPU 0 not counted")
 
 
+# ---- 18: --isolate ------------------------------------------------------------------------------
+
+def _allowed(text):
+    found = re.search(r"Cpus_allowed_list:\s*(\S+)", text)
+    return found.group(1) if found else None
+
+
+def isolated_command(ctx):
+    """--vcpu 1 --isolate while an unpinned spinner runs: for the run the spinner may use only
+    CPU 0, the command only CPU 1; afterwards the spinner has both again."""
+    guest = ctx.domains["perfkvm-e2e-a"].control()
+    job, spinner = guest.start("exec e2e_spin 5 -1")
+    before = guest.run(f"grep Cpus_allowed_list /proc/{spinner}/status")
+    result = perfkvm(guest, "--vcpu 1 --isolate -A -j -e task-clock "
+                            f"-p 'grep Cpus_allowed_list /proc/{spinner}/status; "
+                            "grep Cpus_allowed_list /proc/self/status; e2e_spin 1 -1'")
+    after = guest.run(f"grep Cpus_allowed_list /proc/{spinner}/status")
+    guest.wait(job)
+    expect_status(result, 0, "perfkvm --vcpu 1 --isolate")
+    expect(_allowed(before.out) == "0-1", f"the spinner before the run: {before.out!r}")
+    during = re.findall(r"Cpus_allowed_list:\s*(\S+)", result.out)
+    expect(during == ["0", "1"],
+           f"during the run the spinner and the command had {during}, expected ['0', '1']")
+    expect(_allowed(after.out) == "0-1", f"the spinner after the run: {after.out!r} (not restored)")
+    note = re.search(r"perfkvm: note: --isolate: moved (\d+) tasks? off vCPU 1 for the run",
+                     result.err)
+    expect(note and int(note.group(1)) >= 1, f"no --isolate note with a task moved:\n{result.err}")
+    busy = reports.parse_json(result.err).value("task-clock", 1)
+    expect(busy >= 500, f"--isolate: vCPU1 task-clock {busy:.0f} ms for a 1 s spin pinned there")
+    return (f"{note.group(1)} tasks moved off vCPU 1 (the spinner: 0-1 -> 0 -> 0-1); the command "
+            f"on CPU 1, vCPU1 {busy:.0f} ms")
+
+
 # ---- 7: the domain destroyed mid-session ---------------------------------------------------------
 
 def domain_destroyed(ctx):
@@ -1039,6 +1072,7 @@ SCENARIOS = [
     ("15", "a hostile program writes raw bytes to its port", hostile_guest_bytes),
     ("16", "perfkvm ping: request latency inside the guest", request_latency),
     ("17", "--vcpu 1 --pin while another spinner runs on vCPU 0", pinned_command),
+    ("18", "--vcpu 1 --isolate: the guest's other tasks moved off vCPU 1, then back", isolated_command),
     ("7", "domain destroyed mid-session, second domain", domain_destroyed),
     ("5b", "hostd started after the domain: discovery", hostd_after_domain),
     ("9", "perfkvm-host xml disable/enable --live (hot-plug)", live_channel_hotplug),

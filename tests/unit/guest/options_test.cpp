@@ -66,6 +66,7 @@ json::object describe(const Invocation& invocation) {
   out["separator"] = run.format.separator;
   out["output"] = optional_json(run.output_path);
   out["pin"] = run.pin;
+  out["isolate"] = run.isolate;
   return out;
 }
 
