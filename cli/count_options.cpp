@@ -51,12 +51,6 @@ constexpr const char* kModeHelp =
     "column; all is the same); default: one column\n"
     "with guest and host together";
 
-std::string join_event_args(const std::vector<std::string>& args) {
-  std::string joined;
-  for (const auto& arg : args) joined += arg + ",";
-  return joined;
-}
-
 }  // namespace
 
 protocol::StartMode parse_mode(std::string_view text) {
@@ -113,7 +107,7 @@ CountOptions CountOptionSet::finish() const {
   CountOptions options;
   try {
     options.events =
-        event_args_.empty() ? default_events() : parse_event_list(join_event_args(event_args_));
+        event_args_.empty() ? default_events() : parse_event_args(event_args_);
     if (!vcpu_list_.empty()) options.vcpus = parse_vcpu_list(vcpu_list_);
     options.mode = parse_mode(mode_);
   } catch (const std::invalid_argument& error) {

@@ -55,6 +55,12 @@ std::vector<std::string> parse_event_list(std::string_view text) {
   return events;
 }
 
+std::vector<std::string> parse_event_args(const std::vector<std::string>& args) {
+  std::string joined;
+  for (const auto& arg : args) joined += arg + ",";
+  return parse_event_list(joined);
+}
+
 std::vector<std::string> default_events() {
   return {"task-clock", "context-switches", "cpu-migrations", "page-faults",
           "cycles",     "instructions",     "branches",       "branch-misses"};

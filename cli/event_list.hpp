@@ -14,6 +14,9 @@ namespace perfkvm::cli {
 // (perf prints "cycles" for -e cycles). Unknown name: the error lists the valid ones.
 std::vector<std::string> parse_event_list(std::string_view text);
 
+// The values of several -e options, each a list as above.
+std::vector<std::string> parse_event_args(const std::vector<std::string>& args);
+
 // perf stat's default set: software events, then the common hardware ones.
 std::vector<std::string> default_events();
 

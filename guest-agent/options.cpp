@@ -205,10 +205,8 @@ Invocation parse_arguments(const std::vector<std::string>& args) {
       throw UsageError("perfkvm ping runs no command");
     }
     if (!ping_events.empty()) {
-      std::string joined;
-      for (const auto& arg : ping_events) joined += arg + ",";
       try {
-        ping_options.events = cli::parse_event_list(joined);
+        ping_options.events = cli::parse_event_args(ping_events);
       } catch (const std::invalid_argument& error) {
         throw UsageError(error.what());
       }
