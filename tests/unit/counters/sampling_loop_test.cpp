@@ -106,7 +106,12 @@ TEST_CASE("sampling: a late reading is taken at once, and the missed ones are no
   }, run);
   boost::asio::steady_timer stop(io);
   stop.expires_at(measurement.started_at() + kRun);
-  stop.async_wait([&](boost::system::error_code) { timer.cancel(); });
+  // Closed as well as cancelled: when both timers come due in the same turn, the cancel finds
+  // no wait pending (the loop's has completed), and only finished() stops the loop.
+  stop.async_wait([&](boost::system::error_code) {
+    measurement.close();
+    timer.cancel();
+  });
   io.run_for(10s);
   REQUIRE(run.end == SamplingEnd::stopped);
   std::string times;
