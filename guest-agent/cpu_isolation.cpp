@@ -6,17 +6,15 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
-#include <new>
 #include <optional>
 #include <system_error>
 
-#include "guest-agent/cpu_pinning.hpp"
 
 namespace perfkvm::guest {
 
 namespace {
 
-constexpr std::size_t kMaxCpus = 4096;
+constexpr std::size_t kMaxCpus = CpuMask::kMaxCpus;
 constexpr unsigned long kPfKthread = 0x00200000;  // include/linux/sched.h
 
 std::optional<pid_t> as_pid(const std::string& name) {
@@ -77,36 +75,6 @@ std::vector<pid_t> user_tasks(const std::filesystem::path& proc_root,
     }
   }
   return tasks;
-}
-
-void CpuMask::Free::operator()(cpu_set_t* set) const { CPU_FREE(set); }
-
-CpuMask::CpuMask() : set_(CPU_ALLOC(kMaxCpus)) {
-  if (!set_) throw std::bad_alloc();
-  CPU_ZERO_S(CPU_ALLOC_SIZE(kMaxCpus), set_.get());
-}
-
-bool CpuMask::test(std::uint32_t cpu) const {
-  return cpu < kMaxCpus && CPU_ISSET_S(cpu, CPU_ALLOC_SIZE(kMaxCpus), set_.get());
-}
-
-void CpuMask::set(std::uint32_t cpu, bool on) {
-  if (cpu >= kMaxCpus) return;
-  if (on) {
-    CPU_SET_S(cpu, CPU_ALLOC_SIZE(kMaxCpus), set_.get());
-  } else {
-    CPU_CLR_S(cpu, CPU_ALLOC_SIZE(kMaxCpus), set_.get());
-  }
-}
-
-bool CpuMask::empty() const { return CPU_COUNT_S(CPU_ALLOC_SIZE(kMaxCpus), set_.get()) == 0; }
-
-bool CpuMask::read(pid_t tid) {
-  return ::sched_getaffinity(tid, CPU_ALLOC_SIZE(kMaxCpus), set_.get()) == 0;
-}
-
-bool CpuMask::apply(pid_t tid) const {
-  return ::sched_setaffinity(tid, CPU_ALLOC_SIZE(kMaxCpus), set_.get()) == 0;
 }
 
 VcpuIsolation::VcpuIsolation(const std::vector<pid_t>& tasks,

@@ -5,14 +5,14 @@
 // the kernel or its owner will not let go (EINVAL, EPERM); the run says how many.
 #pragma once
 
-#include <sched.h>
 #include <sys/types.h>
 
 #include <cstdint>
 #include <filesystem>
-#include <memory>
 #include <string>
 #include <vector>
+
+#include "guest-agent/cpu_pinning.hpp"
 
 namespace perfkvm::guest {
 
@@ -21,24 +21,6 @@ namespace perfkvm::guest {
 // in `except`. Tasks that vanish while being read are left out.
 std::vector<pid_t> user_tasks(const std::filesystem::path& proc_root,
                               const std::vector<pid_t>& except);
-
-// A CPU affinity mask for up to 4096 CPUs (the protocol's vCPU ceiling).
-class CpuMask {
- public:
-  CpuMask();
-  bool test(std::uint32_t cpu) const;
-  void set(std::uint32_t cpu, bool on);
-  bool empty() const;
-  // sched_getaffinity / sched_setaffinity of task `tid`; false with errno set on failure.
-  bool read(pid_t tid);
-  bool apply(pid_t tid) const;
-
- private:
-  struct Free {
-    void operator()(cpu_set_t* set) const;
-  };
-  std::unique_ptr<cpu_set_t, Free> set_;
-};
 
 class VcpuIsolation {
  public:

@@ -4,10 +4,17 @@
 
 #include <cerrno>
 #include <cstring>
+#include <new>
 
 #include "guest-agent/diagnostics.hpp"
 
 namespace perfkvm::guest {
+
+namespace {
+
+constexpr std::size_t kMaxCpus = CpuMask::kMaxCpus;
+
+}  // namespace
 
 std::string vcpu_list_text(const std::vector<std::uint32_t>& vcpus) {
   std::string text;
@@ -27,22 +34,43 @@ std::string vcpu_list_text(const std::vector<std::uint32_t>& vcpus) {
   return text;
 }
 
+void CpuMask::Free::operator()(cpu_set_t* set) const { CPU_FREE(set); }
+
+CpuMask::CpuMask() : set_(CPU_ALLOC(kMaxCpus)) {
+  if (!set_) throw std::bad_alloc();
+  CPU_ZERO_S(CPU_ALLOC_SIZE(kMaxCpus), set_.get());
+}
+
+bool CpuMask::test(std::uint32_t cpu) const {
+  return cpu < kMaxCpus && CPU_ISSET_S(cpu, CPU_ALLOC_SIZE(kMaxCpus), set_.get());
+}
+
+void CpuMask::set(std::uint32_t cpu, bool on) {
+  if (cpu >= kMaxCpus) return;
+  if (on) {
+    CPU_SET_S(cpu, CPU_ALLOC_SIZE(kMaxCpus), set_.get());
+  } else {
+    CPU_CLR_S(cpu, CPU_ALLOC_SIZE(kMaxCpus), set_.get());
+  }
+}
+
+bool CpuMask::empty() const { return CPU_COUNT_S(CPU_ALLOC_SIZE(kMaxCpus), set_.get()) == 0; }
+
+bool CpuMask::read(pid_t tid) {
+  return ::sched_getaffinity(tid, CPU_ALLOC_SIZE(kMaxCpus), set_.get()) == 0;
+}
+
+bool CpuMask::apply(pid_t tid) const {
+  return ::sched_setaffinity(tid, CPU_ALLOC_SIZE(kMaxCpus), set_.get()) == 0;
+}
+
 void pin_to_vcpus(pid_t pid, const std::vector<std::uint32_t>& vcpus) {
   if (vcpus.empty()) throw GuestError("--pin: no vCPU is counted, so there is none to pin to");
   const std::string which = (vcpus.size() == 1 ? "vCPU " : "vCPUs ") + vcpu_list_text(vcpus);
-  // Sized for the 4096 vCPUs the protocol allows, not glibc's 1024-CPU cpu_set_t.
-  constexpr std::size_t kMaxCpus = 4096;
-  cpu_set_t* set = CPU_ALLOC(kMaxCpus);
-  if (set == nullptr) throw GuestError("--pin: out of memory");
-  const std::size_t size = CPU_ALLOC_SIZE(kMaxCpus);
-  CPU_ZERO_S(size, set);
-  for (const auto vcpu : vcpus) {
-    if (vcpu < kMaxCpus) CPU_SET_S(vcpu, size, set);
-  }
-  const int result = ::sched_setaffinity(pid, size, set);
-  const int error = errno;
-  CPU_FREE(set);
-  if (result != 0) {
+  CpuMask mask;
+  for (const auto vcpu : vcpus) mask.set(vcpu, true);
+  if (!mask.apply(pid)) {
+    const int error = errno;
     throw GuestError("--pin: cannot run the command on " + which + ": sched_setaffinity: " +
                      std::strerror(error) +
                      (error == EINVAL ? " (is that CPU offline in this guest, or outside its cpuset?)"

@@ -43,7 +43,7 @@ class SleepingChild {
     CpuMask mask;
     if (!mask.read(pid_)) return "unreadable";
     std::vector<std::uint32_t> on;
-    for (std::uint32_t cpu = 0; cpu < 4096; ++cpu) {
+    for (std::uint32_t cpu = 0; cpu < CpuMask::kMaxCpus; ++cpu) {
       if (mask.test(cpu)) on.push_back(cpu);
     }
     return vcpu_list_text(on);
