@@ -42,6 +42,7 @@ int main(int argc, char** argv) {
     std::cout << text->text;
     return 0;
   }
+  if (const auto* ctl = std::get_if<CtlOptions>(&invocation)) return run_ctl(*ctl, std::cerr);
   const bool verbose = std::visit(
       [](const auto& options) {
         if constexpr (requires { options.connect; }) return options.connect.verbose;

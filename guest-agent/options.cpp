@@ -27,7 +27,9 @@ constexpr const char* kUsage =
     "  perfkvm [OPTIONS] [--] CMD [ARGS...]  run CMD directly\n"
     "  perfkvm list [--device PATH | --vsock [CID:]PORT]\n"
     "                                       the events the host can count for this VM\n"
-    "  perfkvm ping [-c N] [-e EVENTS] [-j]  how fast the host answers (round trips)\n";
+    "  perfkvm ping [-c N] [-e EVENTS] [-j]  how fast the host answers (round trips)\n"
+    "  perfkvm ctl enable|disable|mark NAME  from inside the command: count or not,\n"
+    "                                       start a phase (see -D)\n";
 
 constexpr const char* kFooter =
     "Examples:\n"
@@ -35,10 +37,16 @@ constexpr const char* kFooter =
     "  perfkvm -e task-clock,cs -i 500 -- ./bench --quick\n"
     "  perfkvm -A --vcpu 0-1 -x , -o counts.csv -p ./job.sh\n"
     "  perfkvm --vcpu 1 --pin -p ./bench  the command on vCPU 1 only, vCPU 1 counted\n"
+    "  perfkvm -D -1 -p './setup; perfkvm ctl enable; ./bench'  count ./bench only\n"
+    "  perfkvm -p 'perfkvm ctl mark load; ./load; perfkvm ctl mark query; ./query'\n"
+    "                              one report block per phase, and the total\n"
     "\n"
     "Hardware events (cycles, instructions, ...) need a PMU on the host; without\n"
     "one they show <not supported>. Ctrl-C and SIGTERM go to the command, and the\n"
     "counts up to then are still printed.\n"
+    "The command finds its perfkvm through PERFKVM_CTL (a socket): perfkvm ctl, and\n"
+    "perfkvm_roi.h from C, switch counting on and off there and mark phases; the\n"
+    "host reads the counters at each (protocol 2; an older perfkvm-hostd cannot).\n"
     "Exit status: the command's (128+N when signal N killed it); 127/126 when it\n"
     "could not be run; 1 when perfkvm failed before running it; 129 for a usage\n"
     "error.";
@@ -162,6 +170,12 @@ Invocation parse_arguments(const std::vector<std::string>& args) {
                "--pin, and move the guest's other tasks off the\ncounted vCPUs for the run "
                "(needs --vcpu or --cpu;\nroot moves all of them, a user its own)")
       ->group(kCountGroup);
+  app.add_option("-D,--delay", run.delay_ms,
+                 "start counting MS ms after the command starts;\n-1: only at `perfkvm ctl "
+                 "enable` (perf's -D)")
+      ->option_text("MS")
+      ->group(kCountGroup)
+      ->check(CLI::Range(RunOptions::kDelayDisabled, std::int64_t{86'400'000}));
   app.add_option("command", command, "")->allow_extra_args()->group("");
   app.positionals_at_end();
 
@@ -189,7 +203,37 @@ Invocation parse_arguments(const std::vector<std::string>& args) {
                    "perf stat's default set)");
   ping->add_flag("-j,--json", ping_options.json, "print one JSON object");
 
+  auto* ctl = app.add_subcommand(
+      "ctl", "inside the command: count or not, mark a phase");
+  ctl->footer(
+      "enable / disable: count from now on, or stop counting (perf's -D -1 and control\n"
+      "fd); mark NAME: a new phase from now on; the report prints one block per phase\n"
+      "and the total. Returns once the host has read the counters for it. Reaches the\n"
+      "perfkvm that runs the command through PERFKVM_CTL; exit status 1 when it cannot.");
+  CtlOptions ctl_options;
+  std::vector<std::string> ctl_words;
+  ctl->add_option("request", ctl_words, "enable, disable or mark NAME")
+      ->option_text("enable|disable|mark NAME")
+      ->required()
+      ->expected(1, 2);
+  ctl->add_option("--timeout", ctl_options.timeout_s,
+                  "seconds to wait for the answer (default 5)")
+      ->option_text("SECONDS")
+      ->check(CLI::Range(0.001, 86400.0));
+
   if (auto text = cli::parse_command_line(app, args)) return *text;
+
+  if (*ctl) {
+    if (!shell_command.empty() || !command.empty()) throw UsageError("perfkvm ctl runs no command");
+    std::string line = ctl_words.front();
+    if (ctl_words.size() > 1) line += " " + ctl_words[1];
+    auto parsed = parse_control_line(line);
+    if (const auto* problem = std::get_if<std::string>(&parsed)) {
+      throw UsageError("ctl: " + *problem);
+    }
+    ctl_options.request = std::get<ControlRequest>(parsed);
+    return ctl_options;
+  }
 
   const std::string& sub_vsock_text = !list_vsock_text.empty() ? list_vsock_text : ping_vsock_text;
   finish_connect_options(run.connect, vsock_text.empty() ? sub_vsock_text : vsock_text);

@@ -12,6 +12,7 @@
 
 #include "cli/count_options.hpp"
 #include "cli/usage.hpp"
+#include "guest-agent/ctl_command.hpp"
 #include "protocol/defaults.hpp"
 
 namespace perfkvm::guest {
@@ -46,6 +47,10 @@ struct RunOptions : cli::CountOptions {
   std::vector<std::string> argv;  // exec'd as is; -p CMD gives {"/bin/sh", "-c", CMD}
   bool pin = false;               // --pin: the command runs only on the counted vCPUs
   bool isolate = false;           // --isolate: --pin, and the guest's other tasks moved off them
+  // -D MS: counting starts MS ms after the command; kDelayDisabled (-D -1): only at
+  // `perfkvm ctl enable`. None: from the command's start.
+  std::optional<std::int64_t> delay_ms;
+  static constexpr std::int64_t kDelayDisabled = -1;
 };
 
 struct ListOptions {
@@ -63,7 +68,7 @@ struct PingOptions {
 
 using cli::ShowText;  // --help or --version
 
-using Invocation = std::variant<RunOptions, ListOptions, PingOptions, ShowText>;
+using Invocation = std::variant<RunOptions, ListOptions, PingOptions, CtlOptions, ShowText>;
 
 // A bad command line; main prints the message and exits with kUsageExitStatus.
 using cli::UsageError;

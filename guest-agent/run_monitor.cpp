@@ -11,11 +11,25 @@ std::string error_text(const protocol::Error& error) {
 }  // namespace
 
 RunMonitor::RunMonitor(protocol::Started started, report::FormatOptions format,
-                       ReportOutput& output, Diagnostics& diagnostics)
+                       ReportOutput& output, Diagnostics& diagnostics, bool counting_at_start)
     : started_(std::move(started)),
       format_(std::move(format)),
       output_(output),
-      diagnostics_(diagnostics) {}
+      diagnostics_(diagnostics),
+      region_(counting_at_start) {}
+
+void RunMonitor::expect_snapshot(std::uint64_t read_id, ControlRequest request) {
+  pending_.emplace(read_id, std::move(request));
+}
+
+std::vector<std::pair<std::uint64_t, std::string>> RunMonitor::take_answers() {
+  return std::exchange(answers_, {});
+}
+
+void RunMonitor::fail_pending(const std::string& why) {
+  for (const auto& [read_id, request] : pending_) answers_.emplace_back(read_id, "error: " + why);
+  pending_.clear();
+}
 
 void RunMonitor::handle(const protocol::Message& message) {
   if (const auto* sample = std::get_if<protocol::Sample>(&message)) {
@@ -42,15 +56,46 @@ void RunMonitor::on_sample(const protocol::Sample& sample) {
                        std::to_string(started_.columns.size()) + " columns");
     return;
   }
-  // Gaps (dropped samples) are fine, the delta spans them; going back is not.
-  if (previous_ && sample.seq <= previous_->seq) {
+  if (sample.read_id) return on_snapshot(sample);
+  // Gaps (dropped samples) are fine, the delta spans them; going back is not. (A snapshot
+  // carries the seq of the interval sample before it.)
+  if (previous_ && (sample.seq < previous_->seq ||
+                    (sample.seq == previous_->seq && !previous_->read_id))) {
     diagnostics_.debug("dropped sample " + std::to_string(sample.seq) + ", out of order");
     return;
   }
-  output_.write(report::format_interval(started_.columns, sample, previous_ ? &*previous_ : nullptr,
-                                        format_, report::interval_header_due(blocks_)));
-  ++blocks_;
+  // While counting is off the interval is not counted: nothing to print, and the next block
+  // begins here.
+  if (region_.counting()) print_block(sample);
   previous_ = sample;
+}
+
+void RunMonitor::print_block(const protocol::Sample& sample) {
+  report::FormatOptions format = format_;
+  if (region_.has_phases()) {
+    format.phase = region_.phase().empty() ? std::string(kUnmarkedPhase) : region_.phase();
+  }
+  output_.write(report::format_interval(started_.columns, sample, previous_ ? &*previous_ : nullptr,
+                                        format, report::interval_header_due(blocks_)));
+  ++blocks_;
+}
+
+void RunMonitor::on_snapshot(const protocol::Sample& snapshot) {
+  const auto found = pending_.find(*snapshot.read_id);
+  if (found == pending_.end()) {
+    diagnostics_.debug("dropped the answer to read " + std::to_string(*snapshot.read_id));
+    return;
+  }
+  // With intervals, the block up to here belongs to the phase (and counting state) before.
+  if (started_.interval_ms) {
+    if (region_.counting() && (!previous_ || snapshot.elapsed_ns > previous_->elapsed_ns)) {
+      print_block(snapshot);
+    }
+    previous_ = snapshot;
+  }
+  region_.apply(found->second.action, snapshot, found->second.phase);
+  answers_.emplace_back(found->first, "ok");
+  pending_.erase(found);
 }
 
 void RunMonitor::on_report(const protocol::Report& report) {
@@ -59,6 +104,7 @@ void RunMonitor::on_report(const protocol::Report& report) {
     return;
   }
   report_ = report;
+  fail_pending("counting ended before the host read the counters");
   if (report.reason == protocol::EndReason::domain_stopped && command_running_) {
     diagnostics_.warning(
         "perfkvm-hostd stopped counting before the command ended: the VM's "
@@ -89,6 +135,15 @@ void RunMonitor::on_error(const protocol::Error& error) {
       // A stop that crossed a report on the wire (§6.1): expected, nothing lost.
       if (report_) return;
       break;
+    case protocol::ErrorCode::rate_limited:
+    case protocol::ErrorCode::unknown_type:
+      // A refused read: replies come in order, so it is the oldest one waiting.
+      if (error.request_id == started_.request_id && !pending_.empty()) {
+        answers_.emplace_back(pending_.begin()->first, "error: perfkvm-hostd: " + error_text(error));
+        pending_.erase(pending_.begin());
+        return;
+      }
+      break;
     default:
       break;
   }
@@ -98,6 +153,7 @@ void RunMonitor::on_error(const protocol::Error& error) {
 void RunMonitor::lose_session(const std::string& why) {
   if (lost_) return;
   lost_ = true;
+  fail_pending("the session with perfkvm-hostd is gone");
   diagnostics_.error(why + "; no counts for this run" +
                      (command_running_ ? " (the command keeps running)" : ""));
 }

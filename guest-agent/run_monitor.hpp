@@ -5,10 +5,15 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
+#include "guest-agent/control_line.hpp"
 #include "guest-agent/diagnostics.hpp"
+#include "guest-agent/region_of_interest.hpp"
 #include "guest-agent/report_output.hpp"
 #include "protocol/messages.hpp"
 #include "report/formatter.hpp"
@@ -17,8 +22,9 @@ namespace perfkvm::guest {
 
 class RunMonitor {
  public:
+  // `counting_at_start`: false with -D (counting starts at an enable).
   RunMonitor(protocol::Started started, report::FormatOptions format, ReportOutput& output,
-             Diagnostics& diagnostics);
+             Diagnostics& diagnostics, bool counting_at_start = true);
 
   void handle(const protocol::Message& message);
   // The session is gone (host disconnected, lease expired, ...): there will be no report.
@@ -32,10 +38,22 @@ class RunMonitor {
   const std::optional<protocol::Report>& report() const { return report_; }
   std::size_t samples_printed() const { return blocks_; }
 
+  // The `read` read_id was sent to apply `request`: when its answer comes the region of
+  // interest changes there (an interval block up to it printed first, so that the blocks add
+  // up to the totals), and take_answers() has the answer for whoever asked.
+  void expect_snapshot(std::uint64_t read_id, ControlRequest request);
+  // (read_id, answer line) for each request settled since the last call: "ok" or "error: ...".
+  std::vector<std::pair<std::uint64_t, std::string>> take_answers();
+  bool snapshots_pending() const { return !pending_.empty(); }
+  const RegionOfInterest& region() const { return region_; }
+
  private:
   void on_sample(const protocol::Sample& sample);
   void on_report(const protocol::Report& report);
   void on_error(const protocol::Error& error);
+  void on_snapshot(const protocol::Sample& snapshot);
+  void print_block(const protocol::Sample& sample);
+  void fail_pending(const std::string& why);
 
   protocol::Started started_;
   report::FormatOptions format_;
@@ -47,6 +65,9 @@ class RunMonitor {
   bool lost_ = false;
   bool command_running_ = true;
   bool stopped_by_policy_ = false;  // not-permitted for this request: its report says why
+  RegionOfInterest region_;
+  std::map<std::uint64_t, ControlRequest> pending_;  // by read_id, answered in that order
+  std::vector<std::pair<std::uint64_t, std::string>> answers_;
 };
 
 }  // namespace perfkvm::guest

@@ -351,6 +351,7 @@ void tag_invoke(const json::value_from_tag&, json::value& jv, const Sample& m) {
   o.emplace("host_time_ns", m.host_time_ns);
   o.emplace("totals", write_cells(m.totals, sp));
   if (!m.vcpus.empty()) o.emplace("vcpus", write_vcpu_counts(m.vcpus, sp));
+  if (m.read_id) o.emplace("read_id", *m.read_id);
 }
 
 Sample tag_invoke(const json::value_to_tag<Sample>&, const json::value& jv) {
@@ -363,7 +364,21 @@ Sample tag_invoke(const json::value_to_tag<Sample>&, const json::value& jv) {
   m.host_time_ns = read_u64(o.at("host_time_ns"), o.path().field("host_time_ns"));
   m.totals = read_cells(o.at("totals"), o.path().field("totals"));
   m.vcpus = read_vcpu_counts(o, m.totals.size());
+  if (const auto* id = o.find("read_id")) m.read_id = read_u64(*id, o.path().field("read_id"));
   return m;
+}
+
+// ---- read ----------------------------------------------------------------------------------
+
+void tag_invoke(const json::value_from_tag&, json::value& jv, const Read& m) {
+  auto& o = begin_message(jv, Read::kType, m.nonce, 2);
+  o.emplace("request_id", m.request_id);
+  o.emplace("read_id", m.read_id);
+}
+
+Read tag_invoke(const json::value_to_tag<Read>&, const json::value& jv) {
+  const Object o(jv, root<Read>());
+  return Read{read_nonce(o), read_request_id(o), read_u64(o.at("read_id"), o.path().field("read_id"))};
 }
 
 // ---- stop ----------------------------------------------------------------------------------

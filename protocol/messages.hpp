@@ -15,8 +15,10 @@
 namespace perfkvm::protocol {
 
 // Highest and lowest protocol versions this build speaks (negotiated in hello/welcome).
-inline constexpr std::uint32_t kProtocolVersion = 1;
+inline constexpr std::uint32_t kProtocolVersion = 2;
 inline constexpr std::uint32_t kMinProtocolVersion = 1;
+// The first version with `read` (a snapshot of the running request, answered by a sample).
+inline constexpr std::uint32_t kReadProtocolVersion = 2;
 
 // Hard ceilings of the wire format; each agent may configure lower limits.
 inline constexpr std::size_t kMaxEventsPerRequest = 64;
@@ -261,6 +263,9 @@ struct Sample {
   std::uint64_t host_time_ns = 0;  // host CLOCK_REALTIME
   std::vector<Cell> totals;        // cumulative since start, one per column
   std::vector<VcpuCounts> vcpus;   // only when per_vcpu was requested
+  // Protocol 2: the answer to the `read` with this read_id (seq is then the last interval
+  // sample's, not a new one); none for the interval samples.
+  std::optional<std::uint64_t> read_id;
   bool operator==(const Sample&) const = default;
 };
 
@@ -269,6 +274,15 @@ struct Stop {
   std::string nonce;
   std::uint64_t request_id = 0;
   bool operator==(const Stop&) const = default;
+};
+
+// Protocol 2: a reading of the running request now, answered by a sample with this read_id.
+struct Read {
+  static constexpr std::string_view kType = "read";
+  std::string nonce;
+  std::uint64_t request_id = 0;
+  std::uint64_t read_id = 0;
+  bool operator==(const Read&) const = default;
 };
 
 struct Report {
@@ -316,7 +330,7 @@ struct Error {
 };
 
 using Message = std::variant<Hello, Welcome, Start, Started, Sample, Stop, Report, Keepalive,
-                             ListEvents, Events, Error>;
+                             ListEvents, Events, Error, Read>;
 
 // A nonce is 8 to 64 lowercase hex digits.
 bool is_valid_nonce(std::string_view nonce);

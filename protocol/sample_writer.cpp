@@ -79,6 +79,10 @@ bool append_sample_json(const Sample& sample, std::string& out) {
     }
     out += ']';
   }
+  if (sample.read_id) {
+    out += ",\"read_id\":";
+    append_u64(out, *sample.read_id);
+  }
   out += '}';
   return true;
 }

@@ -6,6 +6,7 @@
 #include "report/line_writer.hpp"
 #include "report/metrics.hpp"
 #include "report/number_format.hpp"
+#include "util/printable.hpp"
 
 namespace perfkvm::report {
 namespace {
@@ -117,10 +118,18 @@ std::vector<Group> interval_groups(const protocol::Sample& current,
 }
 
 std::string header_target(const FormatOptions& options) {
-  if (options.command.empty() && options.target_label.empty()) return "all vCPUs";
-  if (options.target_label.empty()) return "'" + options.command + "'";
-  if (options.command.empty()) return options.target_label;
-  return "'" + options.command + "' on " + options.target_label;
+  std::string target;
+  if (options.command.empty() && options.target_label.empty()) {
+    target = "all vCPUs";
+  } else if (options.target_label.empty()) {
+    target = "'" + options.command + "'";
+  } else if (options.command.empty()) {
+    target = options.target_label;
+  } else {
+    target = "'" + options.command + "' on " + options.target_label;
+  }
+  if (!options.phase.empty()) target += ", phase '" + printable(options.phase) + "'";
+  return target;
 }
 
 std::string notes(const protocol::Report& report) {

@@ -44,6 +44,10 @@ struct FormatOptions {
   // part optional (neither: "for all vCPUs"). TARGET is free text, e.g. "VM 'web1' (2 vCPUs)".
   std::string command;
   std::string target_label;
+  // The phase the lines belong to (perfkvm ctl mark), empty when the run has no phases: the
+  // human report's header names it, CSV lines end with it as one more field and JSON lines
+  // carry it as "phase" (perf has no phases).
+  std::string phase;
 };
 
 // One interval block of `perf stat -I`: each line shows the difference between `current` and

@@ -14,4 +14,10 @@ namespace perfkvm::report {
 // that went backwards (untrusted input) give a zero difference rather than wrapping.
 protocol::Cell interval_delta(const protocol::Cell& current, const protocol::Cell& previous);
 
+// One reading of two disjoint periods (e.g. two intervals a region of interest spans): raw
+// counts, time_enabled and time_running each add up, and the raw sum is scaled by the
+// combined ratio, as a counter enabled for just those periods would have read. A missing
+// reading adds nothing; two missing ones give no reading.
+protocol::Cell combined(const protocol::Cell& first, const protocol::Cell& second);
+
 }  // namespace perfkvm::report

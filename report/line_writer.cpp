@@ -73,7 +73,8 @@ void write_human(const CounterLine& line, std::string& out) {
   out += '\n';
 }
 
-void write_csv(const std::string& sep, const CounterLine& line, std::string& out) {
+void write_csv(const FormatOptions& options, const CounterLine& line, std::string& out) {
+  const std::string& sep = options.separator;
   if (line.interval_ns) out += pad_left(seconds_text(*line.interval_ns), kIntervalWidth) + sep;
   if (line.vcpu) out += "vCPU" + std::to_string(line.vcpu->index) + sep;
   out += line.counted ? fixed(line.value, value_precision(line))
@@ -86,10 +87,11 @@ void write_csv(const std::string& sep, const CounterLine& line, std::string& out
   } else {
     out += sep + sep;
   }
+  if (!options.phase.empty()) out += sep + printable(options.phase);
   out += '\n';
 }
 
-void write_json(const CounterLine& line, std::string& out) {
+void write_json(const FormatOptions& options, const CounterLine& line, std::string& out) {
   out += line.interval_ns ? "{\"interval\" : " + seconds_text(*line.interval_ns) + ", " : "{";
   if (line.vcpu) {
     out += "\"vcpu\" : \"" + std::to_string(line.vcpu->index) + "\", \"vcpu-status\" : " +
@@ -103,7 +105,9 @@ void write_json(const CounterLine& line, std::string& out) {
   out += ", \"pcnt-running\" : " + running_percent(line);
   const bool has_value = line.metric.kind == Metric::Kind::value;
   out += ", \"metric-value\" : " + fixed(has_value ? line.metric.value : 0.0, 6);
-  out += ", \"metric-unit\" : " + json_string(line.metric.unit) + "}\n";
+  out += ", \"metric-unit\" : " + json_string(line.metric.unit);
+  if (!options.phase.empty()) out += ", \"phase\" : " + json_string(options.phase);
+  out += "}\n";
 }
 
 }  // namespace
@@ -111,8 +115,8 @@ void write_json(const CounterLine& line, std::string& out) {
 void write_counter_line(const FormatOptions& options, const CounterLine& line, std::string& out) {
   switch (options.format) {
     case OutputFormat::human: write_human(line, out); break;
-    case OutputFormat::csv: write_csv(options.separator, line, out); break;
-    case OutputFormat::json: write_json(line, out); break;
+    case OutputFormat::csv: write_csv(options, line, out); break;
+    case OutputFormat::json: write_json(options, line, out); break;
   }
 }
 

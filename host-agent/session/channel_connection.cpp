@@ -401,16 +401,53 @@ void ChannelConnection::on_message(const protocol::ListEvents& list) {
   }
 }
 
+bool ChannelConnection::check_running(const std::string& nonce, std::uint64_t request_id) {
+  if (request_ && request_->id() == request_id) return true;
+  send_error(nonce, request_id, ErrorCode::unknown_request,
+             "request " + std::to_string(request_id) + " is not counting" +
+                 (request_ ? " (request " + std::to_string(request_->id()) + " is)"
+                           : std::string(" (nothing is)")));
+  return false;
+}
+
 void ChannelConnection::on_message(const protocol::Stop& stop) {
-  if (!check_session(stop.nonce, stop.request_id)) return;
-  if (!request_ || request_->id() != stop.request_id) {
-    send_error(stop.nonce, stop.request_id, ErrorCode::unknown_request,
-               "request " + std::to_string(stop.request_id) + " is not counting" +
-                   (request_ ? " (request " + std::to_string(request_->id()) + " is)"
-                             : std::string(" (nothing is)")));
+  if (!check_session(stop.nonce, stop.request_id) || !check_running(stop.nonce, stop.request_id)) {
     return;
   }
   finish_request(protocol::EndReason::stopped);
+}
+
+void ChannelConnection::on_message(const protocol::Read& read) {
+  if (!check_session(read.nonce, read.request_id)) return;
+  // A message of a later version than the session's is one its peer would not know (§7).
+  if (session_->protocol < protocol::kReadProtocolVersion) {
+    send_error(read.nonce, read.request_id, ErrorCode::unknown_type,
+               "'read' needs protocol version " +
+                   std::to_string(protocol::kReadProtocolVersion) + "; this session speaks " +
+                   std::to_string(session_->protocol));
+    return;
+  }
+  if (!check_running(read.nonce, read.request_id)) return;
+  const auto now = Clock::now();
+  if (const auto wait = request_->read_delay(now); wait.count() > 0) {
+    send_error(read.nonce, read.request_id, ErrorCode::rate_limited,
+               "reads of request " + std::to_string(read.request_id) +
+                   " are over this host's pace (as often as samples at its shortest interval, " +
+                   std::to_string(config_.min_interval_ms) + " ms)",
+               static_cast<std::uint32_t>(std::min<std::int64_t>(wait.count(), protocol::kMaxIntervalMs)));
+    return;
+  }
+  MeasurementReading reading;
+  try {
+    reading = request_->measurement().read();
+  } catch (const std::exception& failure) {
+    log::error(label_ + ": reading request " + std::to_string(read.request_id) +
+               " failed: " + failure.what());
+    return finish_request(protocol::EndReason::error);
+  }
+  // A reply, not a sample: the guest waits for it, so it is never dropped as samples are.
+  send(request_->read_answer(read.nonce, std::move(reading), read.read_id, now),
+       Outbox::Kind::reply);
 }
 
 void ChannelConnection::on_message(const protocol::Start& start) {
@@ -465,7 +502,8 @@ void ChannelConnection::start_counting(const protocol::Start& start) {
       socket_.get_executor(), start,
       Measurement(std::move(admitted.threads), std::move(admitted.plan)),
       CountingRequest::Shares{std::move(*share), std::move(*domain_share),
-                              std::move(*reads_share)});
+                              std::move(*reads_share)},
+      1000 / std::max<std::uint32_t>(config_.min_interval_ms, 1));
   Measurement& measurement = request_->measurement();
   measurement.start();
   // A thread id can be reused between the lookup and perf_event_open (the vCPU thread exited

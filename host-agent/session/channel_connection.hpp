@@ -81,6 +81,7 @@ class ChannelConnection : public std::enable_shared_from_this<ChannelConnection>
   void on_message(const protocol::Hello& hello);
   void on_message(const protocol::Start& start);
   void on_message(const protocol::Stop& stop);
+  void on_message(const protocol::Read& read);
   void on_message(const protocol::Keepalive& keepalive);
   void on_message(const protocol::ListEvents& list);
   void on_message(const protocol::Error& error);
@@ -89,6 +90,8 @@ class ChannelConnection : public std::enable_shared_from_this<ChannelConnection>
 
   // True if the message belongs to the current session; otherwise answers no-session.
   bool check_session(const std::string& nonce, std::optional<std::uint64_t> request_id);
+  // True if `request_id` is the running request; otherwise answers unknown-request.
+  bool check_running(const std::string& nonce, std::uint64_t request_id);
   void start_counting(const protocol::Start& start);
   void finish_request(protocol::EndReason reason);
   void end_session(std::optional<protocol::ErrorCode> notify, const std::string& why);

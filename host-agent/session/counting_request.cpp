@@ -17,14 +17,15 @@ std::uint64_t wall_clock_ns() {
 
 CountingRequest::CountingRequest(boost::asio::any_io_executor executor,
                                  const protocol::Start& start, Measurement measurement,
-                                 Shares shares)
+                                 Shares shares, std::uint32_t reads_per_second)
     : start_(start),
       interval_(start.interval_ms ? std::optional(std::chrono::milliseconds(*start.interval_ms))
                                   : std::nullopt),
       per_vcpu_(start.per_vcpu),
       measurement_(std::move(measurement)),
       timer_(std::move(executor)),
-      shares_(std::move(shares)) {}
+      shares_(std::move(shares)),
+      reads_(reads_per_second) {}
 
 protocol::Sample CountingRequest::sample(const std::string& nonce, MeasurementReading reading) {
   protocol::Sample sample;
@@ -36,6 +37,24 @@ protocol::Sample CountingRequest::sample(const std::string& nonce, MeasurementRe
   sample.totals = std::move(reading.totals);
   if (per_vcpu_) sample.vcpus = std::move(reading.vcpus);
   return sample;
+}
+
+std::chrono::milliseconds CountingRequest::read_delay(
+    std::chrono::steady_clock::time_point now) const {
+  // Rounded up: a guest that waits what it is told is within the pace.
+  return std::chrono::ceil<std::chrono::milliseconds>(reads_.delay(now));
+}
+
+protocol::Sample CountingRequest::read_answer(const std::string& nonce, MeasurementReading reading,
+                                              std::uint64_t read_id,
+                                              std::chrono::steady_clock::time_point now) {
+  reads_.record(now);
+  const std::uint64_t seq = samples_taken_;
+  protocol::Sample answer = sample(nonce, std::move(reading));
+  samples_taken_ = seq;
+  answer.seq = seq;
+  answer.read_id = read_id;
+  return answer;
 }
 
 protocol::Report CountingRequest::finish(const std::string& nonce, protocol::EndReason reason) {

@@ -14,6 +14,7 @@
 #include "host-agent/counters/measurement.hpp"
 #include "host-agent/session/counter_budget.hpp"
 #include "protocol/messages.hpp"
+#include "util/token_bucket.hpp"
 
 namespace perfkvm::host {
 
@@ -26,9 +27,9 @@ class CountingRequest {
     CounterBudget::Share domain_reads;  // its counter reads a second
   };
 
-  // `measurement` not yet started.
+  // `measurement` not yet started. `reads_per_second`: the pace of the guest's reads (below).
   CountingRequest(boost::asio::any_io_executor executor, const protocol::Start& start,
-                  Measurement measurement, Shares shares);
+                  Measurement measurement, Shares shares, std::uint32_t reads_per_second);
 
   std::uint64_t id() const { return start_.request_id; }
   // What the guest asked for: a policy change checks it again (session_policy.hpp).
@@ -50,6 +51,15 @@ class CountingRequest {
     ++samples_dropped_;
   }
 
+  // A read (protocol 2) costs what a sample costs, on the guest's demand: reads are paced as
+  // if they were samples at the host's shortest interval (bursts of a second's worth). Zero
+  // while within the pace, else how long the guest should wait (rate-limited).
+  std::chrono::milliseconds read_delay(std::chrono::steady_clock::time_point now) const;
+  // `reading`, taken now, as the answer to the guest's read `read_id`: a sample that takes no
+  // seq of its own (it carries the last interval sample's).
+  protocol::Sample read_answer(const std::string& nonce, MeasurementReading reading,
+                               std::uint64_t read_id, std::chrono::steady_clock::time_point now);
+
   // Stops sampling, finishes the measurement and gives its counters back to the budget: the
   // report to the session `nonce`.
   protocol::Report finish(const std::string& nonce, protocol::EndReason reason);
@@ -65,6 +75,7 @@ class CountingRequest {
   std::uint64_t samples_taken_ = 0;
   std::uint64_t samples_dropped_ = 0;
   Shares shares_;  // given back when the request's counters close
+  TokenBucket reads_;
 };
 
 }  // namespace perfkvm::host

@@ -83,8 +83,9 @@ struct Harness {
   }
 };
 
-inline protocol::Hello hello(const std::string& nonce = kNonce) {
-  return protocol::Hello{nonce, 1, 1, "perfkvm-test", "0"};
+// A version-1 guest unless `protocol_max` says otherwise.
+inline protocol::Hello hello(const std::string& nonce = kNonce, std::uint32_t protocol_max = 1) {
+  return protocol::Hello{nonce, 1, protocol_max, "perfkvm-test", "0"};
 }
 
 inline protocol::Start start(std::uint64_t id, std::vector<std::string> events,

@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <stdexcept>
+#include <thread>
 
 #include "host-agent/session/session_policy.hpp"
 #include "session_harness.hpp"
@@ -139,7 +140,7 @@ TEST_CASE("every request error is a specific error frame, and the session surviv
   CHECK(expect_error(*guest, ErrorCode::busy).message ==
         "request 6 is still counting on this channel; stop it first");
 
-  guest->send(Sample{kNonce, 6, 1, 0, 0, {}, {}});
+  guest->send(Sample{kNonce, 6, 1, 0, 0, {}, {}, std::nullopt});
   CHECK(expect_error(*guest, ErrorCode::invalid_message).message ==
         "'sample' is sent by the host, not by a guest");
 
@@ -214,6 +215,86 @@ TEST_CASE("a new hello ends the previous session on that channel") {
   CHECK(expect_error(*guest, ErrorCode::no_session).nonce == kNonce);
 }
 
+TEST_CASE("protocol 2: a read is answered at once by a sample with its read_id and no seq of "
+          "its own; a version-1 session gets unknown-type") {
+  Harness h;
+  auto context = h.domain("web1");
+  auto [connection, guest] = h.connect(context);
+  guest->send(hello(kNonce, 2));
+  REQUIRE(guest->receive_until<Welcome>().protocol == 2);
+
+  guest->send(Read{kNonce, 1, 1});
+  CHECK(expect_error(*guest, ErrorCode::unknown_request).message ==
+        "request 1 is not counting (nothing is)");
+
+  guest->send(start(1, {"task-clock"}, 50));
+  guest->receive_until<Started>();
+  std::vector<Sample> samples;
+  const auto first = guest->receive_until<Sample>();
+  REQUIRE_FALSE(first.read_id.has_value());
+  const auto asked = std::chrono::steady_clock::now();
+  guest->send(Read{kNonce, 1, 77});
+  Sample answer;
+  for (;;) {
+    answer = guest->receive_until<Sample>();
+    if (answer.read_id) break;
+    samples.push_back(answer);
+  }
+  const auto answered = std::chrono::steady_clock::now();
+  CHECK(*answer.read_id == 77);
+  // Between the interval samples, numbered as the last of them: the next interval sample
+  // still has the next seq.
+  CHECK(answer.seq == first.seq + samples.size());
+  CHECK(answer.elapsed_ns > first.elapsed_ns);
+  CHECK(counted(answer.totals[0]).value >= counted(first.totals[0]).value);
+  CHECK(answered - asked < 50ms);  // at once, not at the next interval (loose: a busy CI)
+  const auto next = guest->receive_until<Sample>();
+  CHECK_FALSE(next.read_id.has_value());
+  CHECK(next.seq == answer.seq + 1);
+  CHECK(next.elapsed_ns > answer.elapsed_ns);
+
+  guest->send(Read{kNonce, 9, 78});
+  CHECK(expect_error(*guest, ErrorCode::unknown_request).message ==
+        "request 9 is not counting (request 1 is)");
+  guest->send(Stop{kNonce, 1});
+  const auto report = guest->receive_until<Report>();
+  // Reads take no seq: the report counts the interval samples only.
+  CHECK(report.samples_sent + report.samples_dropped >= next.seq);
+
+  // The same read in a version-1 session.
+  auto [v1_connection, v1_guest] = h.connect(context);
+  v1_guest->send(hello(kOtherNonce, 1));
+  REQUIRE(v1_guest->receive_until<Welcome>().protocol == 1);
+  v1_guest->send(Read{kOtherNonce, 1, 1});
+  CHECK(expect_error(*v1_guest, ErrorCode::unknown_type).message ==
+        "'read' needs protocol version 2; this session speaks 1");
+}
+
+TEST_CASE("reads beyond the pace of samples at the host's shortest interval are refused with "
+          "rate-limited and when to retry") {
+  Harness h;
+  h.config.min_interval_ms = 100;  // 10 reads a second, bursts of 10
+  auto [connection, guest] = h.connect(h.domain("web1"));
+  guest->send(hello(kNonce, 2));
+  guest->receive_until<Welcome>();
+  guest->send(start(1, {"task-clock"}));
+  guest->receive_until<Started>();
+  for (std::uint64_t id = 1; id <= 10; ++id) guest->send(Read{kNonce, 1, id});
+  for (std::uint64_t id = 1; id <= 10; ++id) CHECK(*guest->receive_until<Sample>().read_id == id);
+  guest->send(Read{kNonce, 1, 11});
+  const auto refused = expect_error(*guest, ErrorCode::rate_limited);
+  CHECK(refused.request_id == 1u);
+  REQUIRE(refused.retry_after_ms.has_value());
+  CHECK(*refused.retry_after_ms >= 1u);
+  CHECK(*refused.retry_after_ms <= 100u);
+  CHECK(refused.message ==
+        "reads of request 1 are over this host's pace (as often as samples at its shortest "
+        "interval, 100 ms)");
+  std::this_thread::sleep_for(std::chrono::milliseconds(*refused.retry_after_ms));
+  guest->send(Read{kNonce, 1, 12});
+  CHECK(*guest->receive_until<Sample>().read_id == 12);
+}
+
 TEST_CASE("version negotiation and the per-domain session limit") {
   Harness h;
   h.config.max_sessions = 1;
@@ -221,12 +302,12 @@ TEST_CASE("version negotiation and the per-domain session limit") {
   auto [first, guest1] = h.connect(context);
   auto [second, guest2] = h.connect(context);
 
-  guest1->send(Hello{kNonce, 2, 3, "future-perfkvm", "9"});
+  guest1->send(Hello{kNonce, 3, 4, "future-perfkvm", "9"});
   CHECK(expect_error(*guest1, ErrorCode::unsupported_version).message ==
-        "this host speaks protocol versions 1 to 1; the guest offered 2 to 3");
+        "this host speaks protocol versions 1 to 2; the guest offered 3 to 4");
 
   guest1->send(Hello{kNonce, 1, 5, "newer-perfkvm", "2"});
-  CHECK(guest1->receive_until<Welcome>().protocol == 1);
+  CHECK(guest1->receive_until<Welcome>().protocol == 2);
 
   guest2->send(hello(kOtherNonce));
   CHECK(expect_error(*guest2, ErrorCode::too_many_sessions).message ==

@@ -7,7 +7,8 @@
 //             {substring: how many times exactly}, "stdout_lines", "stdout_contains",
 //             "file_lines" {path: lines}, "absent_files", "host_received" {type: count,
 //             "TYPE_min": count, "distinct_nonces": count}
-// "{device}" stands for the fake host's socket and "{tmp}" for a scratch directory.
+// "{device}" stands for the fake host's socket, "{tmp}" for a scratch directory and
+// "{perfkvm}" for the perfkvm binary (for the command's own perfkvm ctl).
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -171,6 +172,7 @@ void run_case(const std::filesystem::path& path) {
   const std::string tmp = pattern;
   const auto expand = [&](std::string text) {
     text = replace_all(std::move(text), "{tmp}", tmp);
+    text = replace_all(std::move(text), "{perfkvm}", PERFKVM_GUEST_BINARY);
     return host ? replace_all(std::move(text), "{device}", host->socket_path()) : text;
   };
 

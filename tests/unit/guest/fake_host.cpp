@@ -55,6 +55,15 @@ std::uint64_t sample_value(const std::string& event, std::uint64_t seq, std::uin
   return 10 * seq;
 }
 
+// The k-th read's answer: at k * 250 ms, below the report's readings for k up to 5.
+constexpr std::uint64_t kReadStepNs = 250'000'000;
+std::uint64_t read_value(const std::string& event, std::uint64_t k, std::uint64_t elapsed) {
+  if (event == "task-clock") return elapsed / 2;
+  if (event == "context-switches") return 200 * k;
+  if (event == "page-faults") return 50 * k;
+  return k;
+}
+
 // Cells for every column, each counted column's value from `value_of`, split over the vCPUs
 // (vCPU i gets (i+1)/(1+...+n)) when rows are wanted.
 template <class ValueOf>
@@ -99,6 +108,7 @@ struct FakeHost::Connection {
   protocol::Started started;
   bool counting = false;
   std::uint64_t seq = 0;
+  std::uint64_t reads = 0;
   Clock::time_point counting_since;
   std::optional<Clock::time_point> next_sample;
   std::optional<Clock::time_point> signal_at;
@@ -375,6 +385,32 @@ void FakeHost::handle(Connection& connection, const protocol::Message& message) 
         connection.counting = false;
         break;
     }
+  } else if (const auto* read = std::get_if<protocol::Read>(&message)) {
+    if (script_.welcome_protocol < protocol::kReadProtocolVersion) {
+      // As a version-1 host answers a type it does not know.
+      connection.send(protocol::Error{nonce, read->request_id, protocol::ErrorCode::unknown_type,
+                                      "unknown message type \"read\"", std::nullopt});
+      return;
+    }
+    if (!connection.counting || read->request_id != connection.started.request_id) {
+      connection.send(protocol::Error{nonce, read->request_id, protocol::ErrorCode::unknown_request,
+                                      "request " + std::to_string(read->request_id) +
+                                          " is not counting", std::nullopt});
+      return;
+    }
+    protocol::Sample answer;
+    answer.nonce = nonce;
+    answer.request_id = read->request_id;
+    answer.seq = connection.seq;
+    answer.read_id = read->read_id;
+    const std::uint64_t k = ++connection.reads;
+    answer.elapsed_ns = k * kReadStepNs;
+    answer.host_time_ns = 1'764'000'000'000'000'000 + answer.elapsed_ns;
+    fill_cells(
+        connection.started, connection.start->per_vcpu, answer.elapsed_ns,
+        [&](const std::string& event) { return read_value(event, k, answer.elapsed_ns); },
+        answer.totals, answer.vcpus);
+    connection.send(answer);
   } else if (const auto* stop = std::get_if<protocol::Stop>(&message)) {
     if (script_.ignore_stop) return;
     if (!connection.counting || stop->request_id != connection.started.request_id) {

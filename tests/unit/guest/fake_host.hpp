@@ -8,6 +8,9 @@
 //           per vCPU (with per_vcpu) vCPU i gets (i+1)/(1+2+...+n) of each total.
 //   sample seq k: elapsed k * interval; task-clock elapsed/2; context-switches 100 k;
 //           any other software event 10 k.
+//   read k (protocol 2; the k-th read of the request, k <= 5): elapsed k * 250 ms; task-clock
+//           elapsed/2; context-switches 200 k; page-faults 50 k; any other software event k.
+//           A welcome_protocol of 1 answers reads as a version-1 host: unknown-type.
 //   Hardware events are <not supported> ("no hardware PMU on this host (ENOENT)").
 #pragma once
 

@@ -50,6 +50,13 @@ json::object describe(const Invocation& invocation) {
   if (const auto* text = std::get_if<ShowText>(&invocation)) {
     return json::object{{"kind", "text"}, {"text", text->text}};
   }
+  if (const auto* ctl = std::get_if<CtlOptions>(&invocation)) {
+    static constexpr const char* kActions[] = {"enable", "disable", "mark"};
+    return json::object{{"kind", "ctl"},
+                        {"action", kActions[static_cast<int>(ctl->request.action)]},
+                        {"phase", ctl->request.phase},
+                        {"timeout_s", ctl->timeout_s}};
+  }
   const auto& run = std::get<RunOptions>(invocation);
   auto out = describe_connect(run.connect);
   out["kind"] = "run";
@@ -67,6 +74,7 @@ json::object describe(const Invocation& invocation) {
   out["output"] = optional_json(run.output_path);
   out["pin"] = run.pin;
   out["isolate"] = run.isolate;
+  out["delay_ms"] = optional_json(run.delay_ms);
   return out;
 }
 
@@ -109,7 +117,7 @@ TEST_CASE("rejected command lines") {
 
 TEST_CASE("--version and --help") {
   const auto version = std::get<ShowText>(parse_arguments({"--version"}));
-  CHECK(version.text == std::string("perfkvm ") + PERFKVM_VERSION + " (protocol 1)\n");
+  CHECK(version.text == std::string("perfkvm ") + PERFKVM_VERSION + " (protocol 2)\n");
 
   const auto help = std::get<ShowText>(parse_arguments({"--help"})).text;
   // What a newcomer must learn from it.

@@ -121,3 +121,101 @@ TEST_CASE("the interval header comes before block 1 and again before every 25th 
     CHECK(layout(input) == expected({first, seqs(28, 38)}));
   }
 }
+
+namespace {
+
+// Sample `seq` as above, or the answer to read `read_id` at `seconds` (numbered as the last
+// sample before it, as a host does).
+protocol::Sample snapshot(std::uint64_t read_id, double seconds, std::uint64_t last_seq) {
+  protocol::Sample answer;
+  answer.request_id = 1;
+  answer.seq = last_seq;
+  answer.read_id = read_id;
+  answer.elapsed_ns = static_cast<std::uint64_t>(seconds * 1e9);
+  answer.totals = {protocol::Count{answer.elapsed_ns / 2, answer.elapsed_ns, answer.elapsed_ns}};
+  return answer;
+}
+
+// The CSV interval lines the monitor printed for these messages, after the requests.
+std::vector<std::string> csv_blocks(
+    const std::vector<std::pair<std::uint64_t, ControlRequest>>& requests,
+    const std::vector<protocol::Sample>& messages,
+    std::vector<std::pair<std::uint64_t, std::string>>* answers = nullptr) {
+  const auto path = std::filesystem::temp_directory_path() /
+                    ("perfkvm-run-monitor-csv-" + std::to_string(::getpid()) + ".txt");
+  std::ostringstream messages_out;
+  Diagnostics diagnostics(messages_out);
+  {
+    ReportOutput output = ReportOutput::open(path.string());
+    report::FormatOptions format;
+    format.format = report::OutputFormat::csv;
+    RunMonitor monitor(started_task_clock(), format, output, diagnostics);
+    for (const auto& [read_id, request] : requests) monitor.expect_snapshot(read_id, request);
+    for (const auto& each : messages) monitor.handle(each);
+    if (answers) *answers = monitor.take_answers();
+  }
+  const std::string text = test::read_file(path);
+  std::filesystem::remove(path);
+  return test::lines_of(text);
+}
+
+}  // namespace
+
+TEST_CASE("snapshots in interval mode: the block up to a mark is the old phase's, later blocks "
+          "carry the new one; disabled intervals are not printed") {
+  SUBCASE("a mark splits the interval it falls in") {
+    std::vector<std::pair<std::uint64_t, std::string>> answers;
+    const auto lines = csv_blocks({{1, {ControlAction::mark, "B"}}},
+                                  {sample(1), snapshot(1, 1.5, 1), sample(2)}, &answers);
+    CHECK(lines == std::vector<std::string>{
+                       "     1.000000000,500.00,msec,task-clock,1000000000,100.00,0.500,CPUs utilized",
+                       "     1.500000000,250.00,msec,task-clock,500000000,100.00,0.500,CPUs utilized",
+                       "     2.000000000,250.00,msec,task-clock,500000000,100.00,0.500,CPUs utilized,B"});
+    CHECK(answers == std::vector<std::pair<std::uint64_t, std::string>>{{1, "ok"}});
+  }
+  SUBCASE("disable prints up to the snapshot; enable starts the next block there") {
+    const auto lines = csv_blocks(
+        {{1, {ControlAction::disable, {}}}, {2, {ControlAction::enable, {}}}},
+        {sample(1), snapshot(1, 1.5, 1), sample(2), snapshot(2, 2.5, 2), sample(3)});
+    CHECK(lines == std::vector<std::string>{
+                       "     1.000000000,500.00,msec,task-clock,1000000000,100.00,0.500,CPUs utilized",
+                       "     1.500000000,250.00,msec,task-clock,500000000,100.00,0.500,CPUs utilized",
+                       "     3.000000000,250.00,msec,task-clock,500000000,100.00,0.500,CPUs utilized"});
+  }
+  SUBCASE("an answer nobody asked for changes nothing, and answers nobody") {
+    std::vector<std::pair<std::uint64_t, std::string>> answers;
+    const auto lines = csv_blocks({{5, {ControlAction::disable, {}}}},
+                                  {sample(1), snapshot(9, 1.5, 1), sample(2)}, &answers);
+    CHECK(lines.size() == 2);
+    CHECK(answers.empty());
+  }
+}
+
+TEST_CASE("requests still waiting for their snapshot when the report comes, or the session goes, "
+          "are answered with an error") {
+  std::ostringstream messages;
+  Diagnostics diagnostics(messages);
+  ReportOutput output = ReportOutput::open(std::nullopt);
+  {
+    RunMonitor monitor(started_task_clock(), report::FormatOptions{}, output, diagnostics);
+    monitor.expect_snapshot(1, {ControlAction::enable, {}});
+    protocol::Report report;
+    report.request_id = 1;
+    monitor.handle(report);
+    CHECK(monitor.take_answers() ==
+          std::vector<std::pair<std::uint64_t, std::string>>{
+              {1, "error: counting ended before the host read the counters"}});
+  }
+  {
+    RunMonitor monitor(started_task_clock(), report::FormatOptions{}, output, diagnostics);
+    monitor.expect_snapshot(2, {ControlAction::mark, "x"});
+    monitor.expect_snapshot(3, {ControlAction::mark, "y"});
+    // A refused read: replies come in order, so it is the oldest one waiting.
+    monitor.handle(protocol::Error{"", 1, protocol::ErrorCode::rate_limited, "too fast", 10});
+    monitor.lose_session("host gone");
+    CHECK(monitor.take_answers() ==
+          std::vector<std::pair<std::uint64_t, std::string>>{
+              {2, "error: perfkvm-hostd: rate-limited: too fast"},
+              {3, "error: the session with perfkvm-hostd is gone"}});
+  }
+}

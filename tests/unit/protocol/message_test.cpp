@@ -37,9 +37,11 @@ std::vector<Message> one_of_each() {
             StartMode::both},
       Start{kNonce, 43, {"task-clock"}, std::nullopt, std::nullopt, false, StartMode::all},
       Started{kNonce, 42, columns, {0, 1}, 200},
-      Sample{kNonce, 42, 3, 600'000'000, 1'764'000'000'000'000'000ull, totals, vcpus},
-      Sample{kNonce, 42, 4, 800'000'000, 1'764'000'000'200'000'000ull, totals, {}},
+      Sample{kNonce, 42, 3, 600'000'000, 1'764'000'000'000'000'000ull, totals, vcpus, std::nullopt},
+      Sample{kNonce, 42, 4, 800'000'000, 1'764'000'000'200'000'000ull, totals, {}, std::nullopt},
+      Sample{kNonce, 42, 4, 900'000'000, 1'764'000'000'300'000'000ull, totals, vcpus, 7},
       Stop{kNonce, 42},
+      Read{kNonce, 42, 7},
       Report{kNonce, 42, EndReason::stopped, 2'000'000'000, 10, 1, columns, totals, vcpus},
       Keepalive{kNonce},
       ListEvents{kNonce},
@@ -109,8 +111,8 @@ TEST_CASE("an invalid nonce is never echoed back in an error reply") {
 }
 
 TEST_CASE("nonce mismatch: frames of another session are recognised as stale") {
-  const Message mine = Sample{kNonce, 1, 1, 0, 0, {}, {}};
-  const Message stale = Sample{"00000000deadbeef", 1, 1, 0, 0, {}, {}};
+  const Message mine = Sample{kNonce, 1, 1, 0, 0, {}, {}, std::nullopt};
+  const Message stale = Sample{"00000000deadbeef", 1, 1, 0, 0, {}, {}, std::nullopt};
   CHECK(belongs_to_session(mine, kNonce));
   CHECK_FALSE(belongs_to_session(stale, kNonce));
   CHECK_FALSE(belongs_to_session(Error{"", {}, ErrorCode::internal, "x", std::nullopt}, ""));

@@ -41,3 +41,15 @@ TEST_CASE("readings that go backwards give zero, not a wrapped number") {
   REQUIRE(delta);
   CHECK(*delta == Count{0, 0, 0});
 }
+
+TEST_CASE("combined: two disjoint periods add their raw counts and times, scaled together") {
+  using perfkvm::report::combined;
+  // Unmultiplexed: plain sums.
+  CHECK(combined(Count{100, 10, 10}, Count{50, 5, 5}) == Cell(Count{150, 15, 15}));
+  // Raw 100 (ran 10 of 20) + raw 50 (ran 5 of 5): raw 150 over 15 of 25 -> 250.
+  CHECK(combined(Count{200, 20, 10}, Count{50, 5, 5}) == Cell(Count{250, 25, 15}));
+  // A missing reading adds nothing.
+  CHECK(combined(Count{7, 1, 1}, std::nullopt) == Cell(Count{7, 1, 1}));
+  CHECK(combined(std::nullopt, Count{7, 1, 1}) == Cell(Count{7, 1, 1}));
+  CHECK_FALSE(combined(std::nullopt, std::nullopt).has_value());
+}
