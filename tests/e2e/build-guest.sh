@@ -7,13 +7,13 @@
 # <key> hashes every input (kernel package version, busybox, the programs, the scripts), so a
 # changed input gives a new image; older images are removed. Prints the image directory.
 #
-# usage: build-guest.sh CACHE_DIR PERFKVM VSOCK_TEST_HOST E2E_SPIN HOST_PMU_PROBE
+# usage: build-guest.sh CACHE_DIR PERFKVM VSOCK_TEST_HOST E2E_SPIN HOST_PMU_PROBE E2E_ROI_LATENCY
 # env:   E2E_KERNEL_FLAVOUR (default cloud-amd64: LZ4, boots about twice as fast under TCG as
 #        the generic XZ kernel)
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
-[ $# -eq 5 ] || { echo "usage: $0 CACHE_DIR PERFKVM VSOCK_TEST_HOST E2E_SPIN HOST_PMU_PROBE" >&2; exit 2; }
-CACHE=$1 PERFKVM=$2 VSOCK_HOST=$3 SPIN=$4 PMU_PROBE=$5
+[ $# -eq 6 ] || { echo "usage: $0 CACHE_DIR PERFKVM VSOCK_TEST_HOST E2E_SPIN HOST_PMU_PROBE E2E_ROI_LATENCY" >&2; exit 2; }
+CACHE=$1 PERFKVM=$2 VSOCK_HOST=$3 SPIN=$4 PMU_PROBE=$5 ROI_LATENCY=$6
 FLAVOUR=${E2E_KERNEL_FLAVOUR:-cloud-amd64}
 # Debian builds these as modules and ships no modules.dep in the .deb (depmod runs at install),
 # so /init loads them in this dependency order.
@@ -22,7 +22,7 @@ MODULES="virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_p
          vsock_loopback"
 
 say() { echo "build-guest: $*" >&2; }
-for program in "$PERFKVM" "$VSOCK_HOST" "$SPIN" "$PMU_PROBE"; do
+for program in "$PERFKVM" "$VSOCK_HOST" "$SPIN" "$PMU_PROBE" "$ROI_LATENCY"; do
   [ -x "$program" ] || { say "missing program $program"; exit 1; }
 done
 BUSYBOX=$(readlink -f "$(command -v busybox)")
@@ -47,7 +47,7 @@ PKG_VERSION=$(apt-cache policy "$PKG" | awk '/Candidate:/{print $2; exit}')
 
 KEY=$( {
   echo "$PKG $PKG_VERSION $MODULES"
-  sha256sum "$BUSYBOX" "$PERFKVM" "$VSOCK_HOST" "$SPIN" "$PMU_PROBE" "$0" "$HERE"/guest/* | cut -d' ' -f1
+  sha256sum "$BUSYBOX" "$PERFKVM" "$VSOCK_HOST" "$SPIN" "$PMU_PROBE" "$ROI_LATENCY" "$0" "$HERE"/guest/* | cut -d' ' -f1
 } | sha256sum | cut -c1-16)
 OUT=$CACHE/guest-$KEY
 if [ -f "$OUT/initrd.cpio.gz" ] && [ -f "$OUT/vmlinuz" ]; then
@@ -91,7 +91,7 @@ install -m 755 "$HERE/guest/init" "$ROOT/init"
 install -m 755 "$HERE/guest/control-agent.sh" "$ROOT/bin/control-agent"
 # Debug info is most of their size; the guest needs none of it.
 for program in "$PERFKVM:perfkvm" "$VSOCK_HOST:vsock_test_host" "$SPIN:e2e_spin" \
-               "$PMU_PROBE:host_pmu_probe"; do
+               "$PMU_PROBE:host_pmu_probe" "$ROI_LATENCY:e2e_roi_latency"; do
   strip --strip-debug -o "$ROOT/bin/${program#*:}" "${program%%:*}"
 done
 (cd "$ROOT" && find . | busybox cpio -o -H newc -R 0:0 2>/dev/null | gzip -6) > "$WORK/initrd.cpio.gz"

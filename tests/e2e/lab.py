@@ -30,6 +30,7 @@ STATIC_TARGETS = {
     "perfkvm": "guest-agent/perfkvm",
     "vsock_test_host": "tests/e2e/vsock_test_host",
     "e2e_spin": "tests/e2e/e2e_spin",
+    "e2e_roi_latency": "tests/e2e/e2e_roi_latency",  # perfkvm_roi.h timed
     "host_pmu_probe": "tests/common/host_pmu_probe",  # the PMU probe, inside the guest
 }
 _started = time.monotonic()
@@ -254,7 +255,8 @@ def build_guest_image(cache_dir, programs):
     started = time.monotonic()
     result = run([str(HERE / "build-guest.sh"), str(cache_dir), str(programs["perfkvm"]),
                   str(programs["vsock_test_host"]), str(programs["e2e_spin"]),
-                  str(programs["host_pmu_probe"])], timeout=900)
+                  str(programs["host_pmu_probe"]), str(programs["e2e_roi_latency"])],
+                 timeout=900)
     image = Path(result.stdout.strip().splitlines()[-1])
     log(f"guest image {image.name} ({time.monotonic() - started:.1f} s)")
     return image

@@ -8,7 +8,8 @@
 //             "file_lines" {path: lines}, "absent_files", "host_received" {type: count,
 //             "TYPE_min": count, "distinct_nonces": count}
 // "{device}" stands for the fake host's socket, "{tmp}" for a scratch directory and
-// "{perfkvm}" for the perfkvm binary (for the command's own perfkvm ctl).
+// "{perfkvm}" for the perfkvm binary (for the command's own perfkvm ctl), "{roi_demo}" for a
+// C program that uses perfkvm_roi.h.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -173,6 +174,7 @@ void run_case(const std::filesystem::path& path) {
   const auto expand = [&](std::string text) {
     text = replace_all(std::move(text), "{tmp}", tmp);
     text = replace_all(std::move(text), "{perfkvm}", PERFKVM_GUEST_BINARY);
+    text = replace_all(std::move(text), "{roi_demo}", PERFKVM_ROI_DEMO);
     return host ? replace_all(std::move(text), "{device}", host->socket_path()) : text;
   };
 
