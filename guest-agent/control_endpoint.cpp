@@ -1,7 +1,9 @@
 #include "guest-agent/control_endpoint.hpp"
 
 #include <sys/epoll.h>
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -42,7 +44,24 @@ void write_line(int fd, std::string_view line) {
   (void)::send(fd, text.data(), text.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
+// The same into a fifo (opened non-blocking: a script that stopped reading acks loses them).
+void write_line_to(int fd, std::string_view line) {
+  std::string text(line);
+  text += '\n';
+  (void)::write(fd, text.data(), text.size());
+}
+
 }  // namespace
+
+UniqueFd open_control_fifo(const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC));
+  if (!fd) throw GuestError("--control: cannot open " + path + ": " + std::strerror(errno));
+  struct stat info {};
+  if (::fstat(fd.get(), &info) != 0 || !S_ISFIFO(info.st_mode)) {
+    throw GuestError("--control: " + path + " is not a fifo (make one with mkfifo)");
+  }
+  return fd;
+}
 
 ControlEndpoint::ControlEndpoint() {
   const char* tmp = std::getenv("TMPDIR");
@@ -82,6 +101,34 @@ ControlEndpoint::~ControlEndpoint() {
 
 void ControlEndpoint::watch(int fd) { add_to_epoll(epoll_.get(), fd); }
 
+void ControlEndpoint::add_fifo(UniqueFd control, UniqueFd ack) {
+  add_to_epoll(epoll_.get(), control.get());
+  fifo_ = std::move(control);
+  fifo_ack_ = std::move(ack);
+}
+
+void ControlEndpoint::read_fifo(std::vector<Incoming>& incoming) {
+  if (!fifo_) return;
+  char chunk[kMaxControlLine];
+  ssize_t n = 0;
+  while ((n = ::read(fifo_.get(), chunk, sizeof chunk)) > 0) {
+    fifo_buffer_.append(chunk, static_cast<std::size_t>(n));
+  }
+  std::size_t newline = 0;
+  while ((newline = fifo_buffer_.find('\n')) != std::string::npos) {
+    const std::string line = fifo_buffer_.substr(0, newline);
+    fifo_buffer_.erase(0, newline + 1);
+    incoming.push_back(Incoming{fifo_.get(), parse_control_line(line), true});
+  }
+  if (fifo_buffer_.size() >= kMaxControlLine) {
+    incoming.push_back(Incoming{fifo_.get(),
+                                std::string("a control request is one line of at most " +
+                                            std::to_string(kMaxControlLine - 1) + " bytes"),
+                                true});
+    fifo_buffer_.clear();
+  }
+}
+
 void ControlEndpoint::accept_all() {
   for (;;) {
     UniqueFd client(::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
@@ -100,6 +147,7 @@ std::vector<ControlEndpoint::Incoming> ControlEndpoint::take() {
   // Level-triggered: fd() stays readable until what is ready here is read.
   accept_all();
   std::vector<Incoming> incoming;
+  read_fifo(incoming);
   std::vector<int> gone;
   for (auto& [fd, client] : clients_) {
     if (client.answered_line) continue;
@@ -131,6 +179,11 @@ std::vector<ControlEndpoint::Incoming> ControlEndpoint::take() {
 }
 
 void ControlEndpoint::answer(int client, std::string_view line) {
+  if (fifo_ && client == fifo_.get()) {
+    // perf's acknowledgement, after every command (a script may wait for it).
+    if (fifo_ack_) write_line_to(fifo_ack_.get(), "ack");
+    return;
+  }
   const auto found = clients_.find(client);
   if (found == clients_.end()) return;
   write_line(client, line);

@@ -136,6 +136,23 @@ VsockAddress parse_vsock_address(std::string_view text) {
   return address;
 }
 
+RunOptions::ControlFifos parse_control_option(std::string_view text) {
+  constexpr std::string_view kFifo = "fifo:";
+  if (!text.starts_with(kFifo)) {
+    throw UsageError("--control: expected fifo:CTL[,ACK] (perf's fd:N form is not supported), "
+                     "got '" + std::string(text) + "'");
+  }
+  const std::string_view paths = text.substr(kFifo.size());
+  const auto comma = paths.find(',');
+  RunOptions::ControlFifos fifos{std::string(paths.substr(0, comma)), std::nullopt};
+  if (comma != std::string_view::npos) fifos.ack = std::string(paths.substr(comma + 1));
+  if (fifos.control.empty() || (fifos.ack && fifos.ack->empty())) {
+    throw UsageError("--control: expected fifo:CTL[,ACK] with both paths non-empty, got '" +
+                     std::string(text) + "'");
+  }
+  return fifos;
+}
+
 Invocation parse_arguments(const std::vector<std::string>& args) {
   CLI::App app{kDescription, "perfkvm"};
   app.footer(kFooter);
@@ -176,6 +193,12 @@ Invocation parse_arguments(const std::vector<std::string>& args) {
       ->option_text("MS")
       ->group(kCountGroup)
       ->check(CLI::Range(RunOptions::kDelayDisabled, std::int64_t{86'400'000}));
+  std::string control_text;
+  app.add_option("--control", control_text,
+                 "perf's control fifos: enable / disable (and mark\nNAME) lines read from CTL, "
+                 "\"ack\" written to ACK")
+      ->option_text("fifo:CTL[,ACK]")
+      ->group(kCountGroup);
   app.add_option("command", command, "")->allow_extra_args()->group("");
   app.positionals_at_end();
 
@@ -268,6 +291,7 @@ Invocation parse_arguments(const std::vector<std::string>& args) {
         "[ARGS...] (see perfkvm --help)");
   }
   static_cast<cli::CountOptions&>(run) = counting.finish();
+  if (!control_text.empty()) run.control_fifos = parse_control_option(control_text);
   if (run.isolate) {
     if (!run.vcpus) {
       throw UsageError(

@@ -51,7 +51,17 @@ struct RunOptions : cli::CountOptions {
   // `perfkvm ctl enable`. None: from the command's start.
   std::optional<std::int64_t> delay_ms;
   static constexpr std::int64_t kDelayDisabled = -1;
+  // --control fifo:CTL[,ACK]: perf's control fifos, for scripts written for perf stat.
+  struct ControlFifos {
+    std::string control;
+    std::optional<std::string> ack;
+    bool operator==(const ControlFifos&) const = default;
+  };
+  std::optional<ControlFifos> control_fifos;
 };
+
+// "fifo:CTL" or "fifo:CTL,ACK". Throws UsageError.
+RunOptions::ControlFifos parse_control_option(std::string_view text);
 
 struct ListOptions {
   ConnectOptions connect;

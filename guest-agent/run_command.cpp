@@ -175,8 +175,17 @@ int run_command(const RunOptions& options, Diagnostics& diagnostics) {
     endpoint->watch(signals.fd());
     ::setenv(kControlEnvironment, endpoint->path().c_str(), 1);
   } catch (const GuestError& error) {
+    if (options.control_fifos) throw;  // what the user asked for cannot work
     diagnostics.warning(std::string(error.what()) + "; perfkvm ctl will not reach this run");
     ::unsetenv(kControlEnvironment);
+  }
+  if (options.control_fifos) {
+    if (const auto reason = RunControl::unsupported_reason(welcome); !reason.empty()) {
+      throw GuestError("--control needs snapshots of the counters: " + reason);
+    }
+    const auto& fifos = *options.control_fifos;
+    endpoint->add_fifo(open_control_fifo(fifos.control),
+                       fifos.ack ? open_control_fifo(*fifos.ack) : UniqueFd());
   }
   GatedChild child = GatedChild::spawn(options.argv, signals.original_mask());
   // If start fails, `child` dies at the gate (its destructor) and perfkvm exits 1.

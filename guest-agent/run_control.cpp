@@ -17,47 +17,51 @@ std::string RunControl::unsupported_reason(const protocol::Welcome& welcome) {
 void RunControl::take_requests() {
   if (endpoint_ == nullptr) return;
   for (auto& incoming : endpoint_->take()) {
+    const Asker asker{incoming.client, incoming.from_fifo};
     if (const auto* problem = std::get_if<std::string>(&incoming.request)) {
-      endpoint_->answer(incoming.client, "error: " + *problem);
+      settle(asker, "error: " + *problem);
     } else {
-      submit(std::get<ControlRequest>(incoming.request), incoming.client);
+      submit(std::get<ControlRequest>(incoming.request), asker);
     }
   }
 }
 
-void RunControl::request(const ControlRequest& request) { submit(request, kOwnRequest); }
+void RunControl::request(const ControlRequest& request) { submit(request, Asker{}); }
 
-void RunControl::submit(const ControlRequest& request, int client) {
+void RunControl::settle(const Asker& asker, const std::string& answer) {
+  constexpr std::string_view kError = "error: ";
+  const bool failed = answer.starts_with(kError);
+  if (asker.client == kOwnRequest) {
+    if (failed) {
+      diagnostics_.warning("counting could not be enabled after the delay (-D): " +
+                           answer.substr(kError.size()));
+    }
+    return;
+  }
+  if (asker.fifo && failed) diagnostics_.warning("--control: " + answer.substr(kError.size()));
+  if (endpoint_ != nullptr) endpoint_->answer(asker.client, answer);
+}
+
+void RunControl::submit(const ControlRequest& request, Asker asker) {
   std::string refusal = unsupported_reason(session_.welcome());
   if (refusal.empty() && !monitor_.counting()) {
     refusal = monitor_.lost() ? "the session with perfkvm-hostd is gone"
                               : "counting has ended for this run";
   }
-  if (!refusal.empty()) {
-    if (client == kOwnRequest) {
-      diagnostics_.warning("counting could not be enabled after the delay (-D): " + refusal);
-    } else if (endpoint_ != nullptr) {
-      endpoint_->answer(client, "error: " + refusal);
-    }
-    return;
-  }
+  if (!refusal.empty()) return settle(asker, "error: " + refusal);
   protocol::Read read;
   read.request_id = session_.request_id();
   read.read_id = ++last_read_id_;
   session_.send(read);
   monitor_.expect_snapshot(read.read_id, request);
-  askers_.emplace(read.read_id, client);
+  askers_.emplace(read.read_id, asker);
 }
 
 void RunControl::deliver_answers() {
   for (const auto& [read_id, answer] : monitor_.take_answers()) {
     const auto asker = askers_.find(read_id);
     if (asker == askers_.end()) continue;
-    if (asker->second == kOwnRequest) {
-      if (answer != "ok") diagnostics_.warning("counting could not be enabled after the delay (-D): " + answer);
-    } else if (endpoint_ != nullptr) {
-      endpoint_->answer(asker->second, answer);
-    }
+    settle(asker->second, answer);
     askers_.erase(asker);
   }
 }

@@ -31,14 +31,19 @@ class RunControl {
 
  private:
   static constexpr int kOwnRequest = -1;
-  void submit(const ControlRequest& request, int client);
+  struct Asker {
+    int client = kOwnRequest;  // an endpoint client, or perfkvm itself
+    bool fifo = false;         // --control: errors are perfkvm's to report, the answer an ack
+  };
+  void submit(const ControlRequest& request, Asker asker);
+  void settle(const Asker& asker, const std::string& answer);
 
   HostSession& session_;
   RunMonitor& monitor_;
   ControlEndpoint* endpoint_;
   Diagnostics& diagnostics_;
   std::uint64_t last_read_id_ = 0;
-  std::map<std::uint64_t, int> askers_;  // read_id -> endpoint client (kOwnRequest: perfkvm)
+  std::map<std::uint64_t, Asker> askers_;  // by read_id
 };
 
 }  // namespace perfkvm::guest

@@ -1,6 +1,7 @@
 // The real perfkvm binary against the fake host, one subcase per fixture in
 // tests/data/guest/sessions/NAME.json:
 //   "args":   perfkvm's arguments; "--device SOCKET" of the fake host is put in front
+//   "fifos":  paths to make with mkfifo first
 //   "host":   the fake host's script (see FakeHostScript), or null for no host at all
 //   "expect": "status", "min_seconds"/"max_seconds", "stderr_lines" (whole lines that must
 //             appear), "stderr_contains"/"stderr_lacks" (substrings), "stderr_counts"
@@ -11,6 +12,8 @@
 // "{perfkvm}" for the perfkvm binary (for the command's own perfkvm ctl), "{roi_demo}" for a
 // C program that uses perfkvm_roi.h.
 #include <doctest/doctest.h>
+
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <boost/json.hpp>
@@ -156,7 +159,7 @@ void check_known_keys(const json::object& object, std::initializer_list<std::str
 
 void run_case(const std::filesystem::path& path) {
   const auto fixture = json::parse(read_file(path)).as_object();
-  check_known_keys(fixture, {"about", "args", "host", "expect"}, path.filename().string());
+  check_known_keys(fixture, {"about", "fifos", "args", "host", "expect"}, path.filename().string());
   const auto& expect = fixture.at("expect").as_object();
   check_known_keys(expect,
                    {"status", "min_seconds", "max_seconds", "stderr_lines", "stderr_contains",
@@ -178,6 +181,12 @@ void run_case(const std::filesystem::path& path) {
     return host ? replace_all(std::move(text), "{device}", host->socket_path()) : text;
   };
 
+  // "fifos": paths made with mkfifo before perfkvm runs (--control).
+  if (const auto* fifos = fixture.if_contains("fifos")) {
+    for (const auto& path : fifos->as_array()) {
+      REQUIRE(::mkfifo(expand(std::string(path.as_string())).c_str(), 0600) == 0);
+    }
+  }
   std::vector<std::string> argv{PERFKVM_GUEST_BINARY};
   if (host) argv.insert(argv.end(), {"--device", host->socket_path()});
   for (const auto& arg : strings(fixture, "args", expand)) argv.push_back(arg);
