@@ -230,6 +230,12 @@ int run_command(const RunOptions& options, Diagnostics& diagnostics) {
                       "': " + std::strerror(child.exec_error()));
   } else if (monitor.report()) {
     write_final_report(*monitor.report(), monitor.region(), format, output, diagnostics);
+  } else if (const auto partial = monitor.partial_report()) {
+    report::FormatOptions partial_format = format;
+    partial_format.notes.push_back("partial: counts up to " +
+                                   report::fixed(static_cast<double>(partial->duration_ns) / 1e9, 3) +
+                                   " s only, where the session with perfkvm-hostd ended");
+    write_final_report(*partial, monitor.region(), partial_format, output, diagnostics);
   }
   if (!output.error().empty()) diagnostics.error(output.error());
   return exit_status_of(wait_status);

@@ -1,5 +1,7 @@
 #include "guest-agent/run_monitor.hpp"
 
+#include "report/number_format.hpp"
+
 namespace perfkvm::guest {
 
 namespace {
@@ -154,8 +156,26 @@ void RunMonitor::lose_session(const std::string& why) {
   if (lost_) return;
   lost_ = true;
   fail_pending("the session with perfkvm-hostd is gone");
-  diagnostics_.error(why + "; no counts for this run" +
-                     (command_running_ ? " (the command keeps running)" : ""));
+  const double after_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started_at_).count();
+  // When: the cause is the host's, and a user lines it up with the host's log by it.
+  std::string text = "at " + report::fixed(after_s, 1) + " s: " + why;
+  text += previous_ ? "; the report has the counts up to " +
+                          report::fixed(static_cast<double>(previous_->elapsed_ns) / 1e9, 3) +
+                          " s, the last reading that came"
+                    : "; no counts for this run";
+  diagnostics_.error(text + (command_running_ ? " (the command keeps running)" : ""));
+}
+
+std::optional<protocol::Report> RunMonitor::partial_report() const {
+  if (!lost_ || report_ || !previous_) return std::nullopt;
+  protocol::Report partial;
+  partial.request_id = started_.request_id;
+  partial.duration_ns = previous_->elapsed_ns;
+  partial.columns = started_.columns;
+  partial.totals = previous_->totals;
+  partial.vcpus = previous_->vcpus;
+  return partial;
 }
 
 }  // namespace perfkvm::guest

@@ -3,6 +3,7 @@
 // the session noticed (the command runs on regardless).
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -36,6 +37,9 @@ class RunMonitor {
   bool counting() const { return !lost_ && !report_; }
   bool lost() const { return lost_; }
   const std::optional<protocol::Report>& report() const { return report_; }
+  // The session was lost before the report: the counts up to the last reading that came (an
+  // interval sample or a snapshot), as a report of that length; none without any reading.
+  std::optional<protocol::Report> partial_report() const;
   std::size_t samples_printed() const { return blocks_; }
 
   // The `read` read_id was sent to apply `request`: when its answer comes the region of
@@ -64,6 +68,7 @@ class RunMonitor {
   std::optional<protocol::Report> report_;
   bool lost_ = false;
   bool command_running_ = true;
+  std::chrono::steady_clock::time_point started_at_ = std::chrono::steady_clock::now();
   bool stopped_by_policy_ = false;  // not-permitted for this request: its report says why
   RegionOfInterest region_;
   std::map<std::uint64_t, ControlRequest> pending_;  // by read_id, answered in that order

@@ -183,6 +183,7 @@ std::string format_report(const protocol::Report& report, const FormatOptions& o
     const double seconds = static_cast<double>(report.duration_ns) / 1e9;
     out += "\n " + pad_left(fixed(seconds, 9), 17) + " seconds time elapsed\n\n";
     out += notes(report);
+    for (const auto& note : options.notes) out += "# " + note + "\n";
   }
   return out;
 }

@@ -48,6 +48,8 @@ struct FormatOptions {
   // human report's header names it, CSV lines end with it as one more field and JSON lines
   // carry it as "phase" (perf has no phases).
   std::string phase;
+  // Human report only: "# ..." lines after perf's, e.g. why the counts end early.
+  std::vector<std::string> notes;
 };
 
 // One interval block of `perf stat -I`: each line shows the difference between `current` and

@@ -258,6 +258,11 @@ void FakeHost::serve() {
         for (const auto& late : connection.late) connection.send(late);
         connection.late.clear();
       }
+      if (script_.close_after_sample != 0 && sample.seq == script_.close_after_sample) {
+        connection.closed = true;
+        connection.fd.reset();
+        connection.counting = false;
+      }
     }
     if (connection.signal_at && now >= *connection.signal_at && client_pid_ != 0) {
       connection.signal_at.reset();

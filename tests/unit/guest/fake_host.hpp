@@ -59,6 +59,7 @@ struct FakeHostScript {
   std::set<std::uint64_t> late_samples;     // held back, sent after the next one: out of order
   std::set<std::uint64_t> repeat_samples;   // sent twice in a row
   bool ignore_stop = false;
+  std::uint64_t close_after_sample = 0;  // non-zero: the host disappears after sending this seq
 };
 
 class FakeHost {
