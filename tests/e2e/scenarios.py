@@ -649,6 +649,46 @@ def roi_latency(ctx):
             f"{figures['max_us'] / 1000:.2f} ms")
 
 
+# ---- 22: perfkvm-hostd SIGKILLed mid-run ([faults]) ------------------------------------------
+
+def hostd_killed_mid_run(ctx):
+    """hostd SIGKILLed 1 s into `perfkvm -i 200 -p 'sleep 3; exit 5'`: the command runs on and
+    its status is perfkvm's, the interval blocks printed stay, the report has the counts up to
+    the last sample (marked partial) and the error says when; a restarted hostd serves the next
+    perfkvm at once."""
+    guest = ctx.domains["perfkvm-e2e-a"].control()
+    hostd = ctx.hostd
+    job, _ = guest.start("exec perfkvm -e task-clock -i 200 -p 'sleep 3; exit 5'")
+    expect(wait_until(hostd.perf_fds, 15), "hostd opened no counters for the guest's perfkvm")
+    time.sleep(1)
+    hostd.process.kill()
+    hostd.process.wait()
+    ctx.lab.untrack_process(hostd.process.pid)
+    waited = guest.wait(job)
+    expect_status(waited, 5, "perfkvm whose hostd was killed mid-run")
+    lost = re.search(r"perfkvm: error: at (\d+\.\d) s: perfkvm-hostd disconnected .*; the report "
+                     r"has the counts up to (\d+\.\d+) s", waited.err)
+    expect(lost, f"no error saying when the session was lost:\n{waited.err}")
+    at, counted_to = float(lost.group(1)), float(lost.group(2))
+    expect(0.8 <= at <= 3.0 and 0.2 <= counted_to <= at,
+           f"lost at {at} s with counts up to {counted_to} s (hostd was killed ~1 s in)")
+    output = reports.parse_human(waited.err)
+    expect(len(output.interval_times()) >= 3, f"interval blocks before the kill: "
+                                              f"{output.interval_times()}")
+    expect(output.value("task-clock") > 0, "the partial report has no task-clock")
+    expect(any("partial: counts up to" in note for note in output.notes),
+           f"the report is not marked partial: notes {output.notes}")
+    restarted = ctx.start_hostd("hostd-after-kill.log")
+    result = perfkvm(guest, "-e task-clock -A -p 'e2e_spin 0.5 1'")
+    expect_status(result, 0, "perfkvm with the restarted hostd")
+    busy = reports.parse_human(result.err).value("task-clock", 1)
+    expect(busy >= 200, f"after the restart: vCPU1 {busy:.0f} ms for a 0.5 s spin")
+    expect(restarted.perf_fds() == 0, "the restarted hostd holds counters after the run")
+    return (f"exit 5 kept; lost at {at:.1f} s, partial report up to {counted_to:.3f} s "
+            f"({len(output.interval_times())} blocks); the restarted hostd served the next run "
+            f"(vCPU1 {busy:.0f} ms)")
+
+
 # ---- 7: the domain destroyed mid-session ---------------------------------------------------------
 
 def domain_destroyed(ctx):
@@ -1169,6 +1209,7 @@ SCENARIOS = [
     ("19", "-D -1 and perfkvm ctl enable halfway: only the rest counted", delayed_enable),
     ("20", "perfkvm ctl mark: two phases that sum to the total", phases),
     ("21", "perfkvm_roi.h: the guest-side latency of a snapshot request", roi_latency),
+    ("22", "perfkvm-hostd SIGKILLed mid-run: status, partial counts, restart", hostd_killed_mid_run),
     ("7", "domain destroyed mid-session, second domain", domain_destroyed),
     ("5b", "hostd started after the domain: discovery", hostd_after_domain),
     ("9", "perfkvm-host xml disable/enable --live (hot-plug)", live_channel_hotplug),
