@@ -89,12 +89,13 @@ void RunMonitor::on_snapshot(const protocol::Sample& snapshot) {
     return;
   }
   // With intervals, the block up to here belongs to the phase (and counting state) before.
-  if (started_.interval_ms) {
-    if (region_.counting() && (!previous_ || snapshot.elapsed_ns > previous_->elapsed_ns)) {
-      print_block(snapshot);
-    }
-    previous_ = snapshot;
+  if (started_.interval_ms && region_.counting() &&
+      (!previous_ || snapshot.elapsed_ns > previous_->elapsed_ns)) {
+    print_block(snapshot);
   }
+  // The next block starts here; and without intervals it is the latest reading there is, for a
+  // partial report should the session be lost.
+  previous_ = snapshot;
   region_.apply(found->second.action, snapshot, found->second.phase);
   answers_.emplace_back(found->first, "ok");
   pending_.erase(found);

@@ -70,6 +70,8 @@ FakeHostScript script_from(const json::object& host) {
       script.vcpus = value.to_number<std::uint32_t>();
     } else if (key == "close_after_sample") {
       script.close_after_sample = value.to_number<std::uint64_t>();
+    } else if (key == "close_after_read") {
+      script.close_after_read = value.to_number<std::uint64_t>();
     } else if (key == "rate_limited_starts") {
       script.rate_limited_starts = value.to_number<int>();
     } else if (key == "welcome_protocol") {

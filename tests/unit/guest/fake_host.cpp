@@ -416,6 +416,11 @@ void FakeHost::handle(Connection& connection, const protocol::Message& message) 
         [&](const std::string& event) { return read_value(event, k, answer.elapsed_ns); },
         answer.totals, answer.vcpus);
     connection.send(answer);
+    if (script_.close_after_read != 0 && k == script_.close_after_read) {
+      connection.closed = true;
+      connection.fd.reset();
+      connection.counting = false;
+    }
   } else if (const auto* stop = std::get_if<protocol::Stop>(&message)) {
     if (script_.ignore_stop) return;
     if (!connection.counting || stop->request_id != connection.started.request_id) {

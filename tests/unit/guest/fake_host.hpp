@@ -60,6 +60,7 @@ struct FakeHostScript {
   std::set<std::uint64_t> repeat_samples;   // sent twice in a row
   bool ignore_stop = false;
   std::uint64_t close_after_sample = 0;  // non-zero: the host disappears after sending this seq
+  std::uint64_t close_after_read = 0;    // non-zero: ... after answering the k-th read
 };
 
 class FakeHost {
