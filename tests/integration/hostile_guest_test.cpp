@@ -1109,11 +1109,15 @@ TEST_CASE(
   victim.take_samples(200ms, nullptr);  // settled
 
   // Quiet and attacked phases alternate (as in export_test.cpp), so that both see the same
-  // background load; at least kMinRounds of each, and up to kMaxRounds while the bound is not
-  // met: a delay hostd causes shows in every attacked phase and stays, a stray one of the
-  // machine's is diluted by more rounds (the verdict is always on all of them).
+  // background load, and each round compares its attacked phase with its own quiet one. A
+  // delay hostd causes shows in every attacked phase; a stray one of the machine's (the
+  // hypervisor's steal comes in bursts of 10 ms and more here) in one phase now and then, quiet
+  // or attacked. So the verdict is by rounds: most of them within the bound, at least
+  // kMinRounds, and more (up to kMaxRounds) while it is undecided.
   constexpr int kMinRounds = 3, kMaxRounds = 8;
   constexpr auto kPhase = 400ms;
+  const BusyBackground busy;  // the hypervisor's steal alike in both phases (sample_intervals.hpp)
+  MESSAGE("CPUs kept busy at SCHED_IDLE beside the test: " << busy.idle_priority_threads());
   Intervals all_quiet;
   for (const auto& attack : attacks()) {
     CAPTURE(attack.name);
@@ -1127,11 +1131,12 @@ TEST_CASE(
     const std::size_t fds_idle = process_fds();
 
     Intervals quiet, attacked;
-    int rounds = 0;
+    int rounds = 0, rounds_within = 0;
     while (rounds < kMaxRounds) {
       ++rounds;
+      Intervals quiet_round, attacked_round;
       victim_guest->send(Keepalive{kOtherNonce});  // the victim's lease
-      victim.take_samples(kPhase, &quiet);
+      victim.take_samples(kPhase, &quiet_round);
       const HostView view{
           *connection,     *hostile_domain, h.config,       connection->decoder_stats(),
           *h.config.stats, fds_idle,        counters_before};
@@ -1141,10 +1146,15 @@ TEST_CASE(
       hostile->oversize_frames = hostile->frames_sent = 0;
       const auto until = Clock::now() + kPhase;
       while_hostile_acts(
-          victim, &attacked, [&] { hostile->guarded([&] { attack.strike(*hostile, until); }); },
-          until);
+          victim, &attacked_round,
+          [&] { hostile->guarded([&] { attack.strike(*hostile, until); }); }, until);
       attack.check_host(view, *hostile);
-      if (rounds >= kMinRounds && p99(attacked.own) <= p99(quiet.own) + kAttackDelayBoundMs) break;
+      if (p99(attacked_round.own) <= p99(quiet_round.own) + kAttackDelayBoundMs) ++rounds_within;
+      quiet.add(quiet_round);
+      attacked.add(attacked_round);
+      const int rounds_beyond = rounds - rounds_within;
+      if (rounds >= kMinRounds && rounds_within > rounds_beyond) break;
+      if (rounds_beyond >= kMaxRounds / 2) break;  // most can no longer be within
     }
     milliseconds welcome_after = 1h;
     while_hostile_acts(victim, nullptr,
@@ -1157,13 +1167,17 @@ TEST_CASE(
     MESSAGE(attack.name << ": victim's sample interval p99 " << quiet_p99 << " ms quiet, "
                         << attacked_p99 << " ms attacked, less hostd's CPU waits ("
                         << p99(quiet.raw) << " and " << p99(attacked.raw) << " ms as timed; "
-                        << rounds << " rounds, " << attacked.own.size()
+                        << rounds_within << " of " << rounds
+                        << " rounds within the bound, " << attacked.own.size()
                         << " intervals attacked); next hello welcomed after "
                         << welcome_after.count() << " ms"
                         << (hostile->summary.empty() ? "" : "; " + hostile->summary));
     CHECK_MESSAGE(hostile->findings.wrong == 0, hostile->findings.text());
     CHECK(welcome_after < 1s);
-    CHECK(attacked_p99 <= quiet_p99 + kAttackDelayBoundMs);
+    CHECK_MESSAGE(rounds_within > rounds - rounds_within,
+                  "the attacked phase's p99 was more than " << kAttackDelayBoundMs
+                      << " ms above its quiet phase's in " << rounds - rounds_within << " of "
+                      << rounds << " rounds");
     CHECK_FALSE(h.io.stopped());
     CHECK(victim_channel->counting());
     CHECK(connection->has_session());

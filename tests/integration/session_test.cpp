@@ -566,6 +566,10 @@ TEST_CASE("a program that queued 3,000 start/stop pairs and exited does not dela
           "program's hello: welcome within 1 s") {
   Harness h;
   h.config.lease_ms = 5000;
+  // One start a second: the first queued start takes the only token, and the next one comes
+  // a whole second later, so whether the budget can have refilled follows from the clock alone
+  // (with 20 a second, the fraction of a token left after the queue refilled in under 50 ms).
+  h.config.max_starts_per_second = 1;
   auto [connection, guest] = h.connect(h.domain("web1"));
   guest->send(hello());
   guest->receive_until<Welcome>();
@@ -592,21 +596,38 @@ TEST_CASE("a program that queued 3,000 start/stop pairs and exited does not dela
   CHECK(welcome.nonce == kOtherNonce);
   CHECK(took < 1s);
   // The channel's start budget is spent (a new hello does not refill it, or hello storms would
-  // bypass it): the new program is told when to start, as perfkvm then does.
+  // bypass it): the new program is told when to start, as perfkvm then does. The token went
+  // to a queued start, after `began`; only if a second has passed since can it be back.
   auto next = start(1, {"task-clock"});
   next.nonce = kOtherNonce;
   guest->send(next);
-  const auto wait = expect_error(*guest, ErrorCode::rate_limited);
-  REQUIRE(wait.retry_after_ms);
-  h.io.run_for(std::chrono::milliseconds(*wait.retry_after_ms + 5));
-  next.request_id = 2;
-  guest->send(next);
-  CHECK(guest->receive_until<Started>().request_id == 2);
-  // The rest were refused without counters: at most the burst, what the rate refilled while
-  // hostd worked through the frames (slow under sanitizers), and the new program's start.
+  const auto answer = guest->receive();
+  const auto answered = std::chrono::steady_clock::now() - began;
+  if (answered < 1s) {
+    MESSAGE("the next start was answered " << std::chrono::duration<double, std::milli>(answered).count()
+            << " ms after the queue was sent: the budget cannot have refilled, rate-limited expected");
+    const auto* wait = std::get_if<protocol::Error>(&answer);
+    REQUIRE_MESSAGE(wait, "got '" << protocol::type_name(answer) << "' instead of rate-limited");
+    CHECK(to_string(wait->code) == to_string(ErrorCode::rate_limited));
+    REQUIRE(wait->retry_after_ms);
+    CHECK(*wait->retry_after_ms <= 1000);
+    h.io.run_for(std::chrono::milliseconds(*wait->retry_after_ms + 5));
+    next.request_id = 2;
+    guest->send(next);
+    CHECK(guest->receive_until<Started>().request_id == 2);
+  } else {
+    MESSAGE("the next start was answered only after "
+            << std::chrono::duration<double, std::milli>(answered).count()
+            << " ms (a loaded machine): the budget may have refilled, so either answer is right");
+    const auto* error = std::get_if<protocol::Error>(&answer);
+    CHECK((std::holds_alternative<Started>(answer) ||
+           (error && error->code == ErrorCode::rate_limited)));
+  }
+  // The rest were refused without counters: at most the one-token burst, what the rate refilled
+  // while hostd worked through the frames (slow under sanitizers), and the new program's start.
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
-  CHECK(static_cast<double>(h.config.stats->requests_started) <= 20 + 20 * seconds + 2);
+  CHECK(static_cast<double>(h.config.stats->requests_started) <= 1 + 1 * seconds + 2);
 }
 
 TEST_CASE("a vCPU thread that exits mid-count ends its series; the report still comes") {
