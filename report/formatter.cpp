@@ -1,11 +1,13 @@
 #include "report/formatter.hpp"
 
+#include <cmath>
 #include <optional>
 
 #include "report/interval_delta.hpp"
 #include "report/line_writer.hpp"
 #include "report/metrics.hpp"
 #include "report/number_format.hpp"
+#include "report/repeat_summary.hpp"
 #include "util/printable.hpp"
 
 namespace perfkvm::report {
@@ -15,6 +17,7 @@ namespace {
 struct Group {
   std::optional<VcpuLabel> vcpu;
   std::vector<protocol::Cell> cells;  // by column index; may be shorter than the columns
+  std::vector<double> noise_pct;      // -r N: by column index; empty otherwise
 };
 
 const protocol::Cell* cell_at(const Group& group, std::size_t column) {
@@ -60,6 +63,7 @@ void write_block(const std::vector<protocol::Column>& columns, const std::vector
         line.time_enabled = (*cell)->time_enabled;
         line.time_running = (*cell)->time_running;
       }
+      if (i < groups[g].noise_pct.size()) line.noise_pct = groups[g].noise_pct[i];
       line.counted = ran(column, cell);
       if (line.counted) {
         line.value = static_cast<double>((*cell)->value) * display_scale(column.event);
@@ -74,10 +78,10 @@ std::vector<Group> report_groups(const protocol::Report& report, bool per_vcpu) 
   std::vector<Group> groups;
   if (per_vcpu && !report.vcpus.empty()) {
     for (const auto& row : report.vcpus) {
-      groups.push_back(Group{VcpuLabel{row.vcpu, row.status}, row.counts});
+      groups.push_back(Group{VcpuLabel{row.vcpu, row.status}, row.counts, {}});
     }
   } else {
-    groups.push_back(Group{std::nullopt, report.totals});
+    groups.push_back(Group{std::nullopt, report.totals, {}});
   }
   return groups;
 }
@@ -108,16 +112,16 @@ std::vector<Group> interval_groups(const protocol::Sample& current,
     for (const auto& row : current.vcpus) {
       const protocol::VcpuCounts* before = find_vcpu(previous, row.vcpu);
       groups.push_back(Group{VcpuLabel{row.vcpu, row.status},
-                             cell_deltas(row.counts, before ? &before->counts : nullptr)});
+                             cell_deltas(row.counts, before ? &before->counts : nullptr), {}});
     }
   } else {
     groups.push_back(Group{std::nullopt,
-                           cell_deltas(current.totals, previous ? &previous->totals : nullptr)});
+                           cell_deltas(current.totals, previous ? &previous->totals : nullptr), {}});
   }
   return groups;
 }
 
-std::string header_target(const FormatOptions& options) {
+std::string header_target(const FormatOptions& options, std::size_t runs) {
   std::string target;
   if (options.command.empty() && options.target_label.empty()) {
     target = "all vCPUs";
@@ -129,6 +133,7 @@ std::string header_target(const FormatOptions& options) {
     target = "'" + options.command + "' on " + options.target_label;
   }
   if (!options.phase.empty()) target += ", phase '" + printable(options.phase) + "'";
+  if (runs > 1) target += " (" + std::to_string(runs) + " runs)";
   return target;
 }
 
@@ -172,20 +177,57 @@ bool interval_header_due(std::size_t blocks_printed) {
   return blocks_printed % kBlocksPerHeader == 0;
 }
 
-std::string format_report(const protocol::Report& report, const FormatOptions& options) {
+namespace {
+
+// perf's " %17.9f seconds time elapsed"; over several runs the mean with its standard error,
+// at two digits more than the error's first significant one, and the relative error.
+std::string elapsed_line(std::uint64_t mean_ns, std::size_t runs, double error_ns) {
+  const double seconds = static_cast<double>(mean_ns) / 1e9;
+  if (runs <= 1) return "\n " + pad_left(fixed(seconds, 9), 17) + " seconds time elapsed\n\n";
+  const double error = error_ns / 1e9;
+  // perf's get_precision: lround(ceil(-log10(error))), 0 above 1; for an error of 0 that is
+  // lround(inf), which is 0 on x86-64 (and then the 2 more digits).
+  int digits = 0;
+  if (error > 0 && error <= 1) digits = static_cast<int>(std::lround(std::ceil(-std::log10(error))));
+  const int precision = digits + 2;
+  std::string line = "\n " + pad_left(fixed(seconds, precision), 17) + " +- " +
+                     fixed(error, precision) + " seconds time elapsed";
+  const double pct = relative_error_pct(error, seconds);
+  if (pct != 0) line += "  ( +-" + pad_left(fixed(pct, 2), 6) + "% )";
+  return line + "\n\n";
+}
+
+std::string format_block(const protocol::Report& report, std::vector<Group> groups,
+                         std::size_t runs, double elapsed_error_ns, const FormatOptions& options) {
   std::string out;
   const bool human = options.format == OutputFormat::human;
-  if (human) out += "\n Performance counter stats for " + header_target(options) + ":\n\n";
-  write_block(report.columns, report_groups(report, options.per_vcpu), report.duration_ns,
-              std::nullopt, options, out);
+  if (human) out += "\n Performance counter stats for " + header_target(options, runs) + ":\n\n";
+  write_block(report.columns, groups, report.duration_ns, std::nullopt, options, out);
   if (human) {
-    // perf prints the mean wall time as a double: " %17.9f seconds time elapsed".
-    const double seconds = static_cast<double>(report.duration_ns) / 1e9;
-    out += "\n " + pad_left(fixed(seconds, 9), 17) + " seconds time elapsed\n\n";
+    out += elapsed_line(report.duration_ns, runs, elapsed_error_ns);
     out += notes(report);
     for (const auto& note : options.notes) out += "# " + note + "\n";
   }
   return out;
+}
+
+}  // namespace
+
+std::string format_report(const protocol::Report& report, const FormatOptions& options) {
+  return format_block(report, report_groups(report, options.per_vcpu), 1, 0, options);
+}
+
+std::string format_repeated_report(const RepeatedReport& summary, const FormatOptions& options) {
+  std::vector<Group> groups = report_groups(summary.mean, options.per_vcpu);
+  if (groups.size() == 1 && !groups.front().vcpu) {
+    groups.front().noise_pct = summary.noise_pct;
+  } else {
+    for (std::size_t row = 0; row < groups.size() && row < summary.vcpu_noise_pct.size(); ++row) {
+      groups[row].noise_pct = summary.vcpu_noise_pct[row];
+    }
+  }
+  return format_block(summary.mean, std::move(groups), summary.runs, summary.elapsed_error_ns,
+                      options);
 }
 
 }  // namespace perfkvm::report

@@ -72,4 +72,13 @@ bool interval_header_due(std::size_t blocks_printed);
 // notes; in CSV and JSON mode only the lines.
 std::string format_report(const protocol::Report& report, const FormatOptions& options);
 
+struct RepeatedReport;  // repeat_summary.hpp
+
+// The same for the mean of N runs (-r N), as perf stat -r prints it: "(N runs)" in the header,
+// each line's noise after its metric ("  ( +-  1.70% )", only where it is not 0), in CSV a
+// "1.70%" field after the event name and in JSON "variance" : 1.70 before "event-runtime"; and
+// "MEAN +- ERROR seconds time elapsed  ( +- PCT% )". Per-vCPU lines (-A) carry each vCPU's own
+// noise, where perf's per-CPU lines show the last run with a noise of 0.
+std::string format_repeated_report(const RepeatedReport& summary, const FormatOptions& options);
+
 }  // namespace perfkvm::report

@@ -64,6 +64,10 @@ void write_human(const CounterLine& line, std::string& out) {
     out += pad_left(line.not_counted_text, kCountsWidth) + ' ' + unit + ' ' +
            pad_right(name, kUncountedEventWidth) + std::string(kMetricWidth, ' ');
   }
+  // perf prints the noise only where it is not 0, then the share of time the counter ran.
+  if (line.noise_pct && *line.noise_pct != 0) {
+    out += "  ( +-" + pad_left(fixed(*line.noise_pct, 2), 6) + "% )";
+  }
   if (line.time_running != line.time_enabled && line.time_enabled != 0) {
     const double percent = 100.0 * static_cast<double>(line.time_running) /
                            static_cast<double>(line.time_enabled);
@@ -81,6 +85,7 @@ void write_csv(const FormatOptions& options, const CounterLine& line, std::strin
                       : std::string(line.not_counted_text);
   out += sep + std::string(display_unit(line.event)) + sep +
          printable(display_name(line.event, line.scope));
+  if (line.noise_pct) out += sep + fixed(*line.noise_pct, 2) + "%";
   out += sep + std::to_string(line.time_running) + sep + running_percent(line);
   if (line.metric.kind == Metric::Kind::value) {
     out += sep + fixed(line.metric.value, line.metric.format.precision) + sep + line.metric.unit;
@@ -101,6 +106,7 @@ void write_json(const FormatOptions& options, const CounterLine& line, std::stri
          (line.counted ? '"' + fixed(line.value, 6) + '"' : json_string(line.not_counted_text));
   out += ", \"unit\" : " + json_string(display_unit(line.event));
   out += ", \"event\" : " + json_string(display_name(line.event, line.scope));
+  if (line.noise_pct) out += ", \"variance\" : " + fixed(*line.noise_pct, 2);
   out += ", \"event-runtime\" : " + std::to_string(line.time_running);
   out += ", \"pcnt-running\" : " + running_percent(line);
   const bool has_value = line.metric.kind == Metric::Kind::value;

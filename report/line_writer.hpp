@@ -28,6 +28,8 @@ struct CounterLine {
   std::uint64_t time_enabled = 0;
   std::uint64_t time_running = 0;
   Metric metric;
+  // -r N: the count's noise over the runs, in percent (repeat_summary.hpp).
+  std::optional<double> noise_pct;
 };
 
 void write_counter_line(const FormatOptions& options, const CounterLine& line, std::string& out);
