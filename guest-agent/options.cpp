@@ -47,9 +47,11 @@ constexpr const char* kFooter =
     "The command finds its perfkvm through PERFKVM_CTL (a socket): perfkvm ctl, and\n"
     "perfkvm_roi.h from C, switch counting on and off there and mark phases; the\n"
     "host reads the counters at each (protocol 2; an older perfkvm-hostd cannot).\n"
-    "Exit status: the command's (128+N when signal N killed it); 127/126 when it\n"
-    "could not be run; 1 when perfkvm failed before running it; 129 for a usage\n"
-    "error.";
+    "With -r N the command runs N times; Ctrl-C, SIGTERM or a run without a report\n"
+    "ends the repeats, and the mean of the runs so far is printed.\n"
+    "Exit status: the command's (128+N when signal N killed it; with -r N the last\n"
+    "run's); 127/126 when it could not be run; 1 when perfkvm failed before running\n"
+    "it; 129 for a usage error.";
 
 // CLI11's generated usage line cannot show the two ways of giving the command.
 class HelpFormatter : public CLI::Formatter {
@@ -193,6 +195,27 @@ Invocation parse_arguments(const std::vector<std::string>& args) {
       ->option_text("MS")
       ->group(kCountGroup)
       ->check(CLI::Range(RunOptions::kDelayDisabled, std::int64_t{86'400'000}));
+  app.add_option("-r,--repeat", run.repeat,
+                 "run the command N times and print the mean of\nthe counts with their "
+                 "spread (perf's -r)")
+      ->option_text("N")
+      ->group(kCountGroup)
+      ->check(CLI::Validator(
+          [](const std::string& text) -> std::string {
+            std::uint32_t runs = 0;
+            if (!CLI::detail::lexical_cast(text, runs)) {
+              return "expected a number of runs, got " + text;
+            }
+            if (runs == 0) {
+              return "0 (perf's 'repeat until interrupted') is not supported: give the number "
+                     "of runs";
+            }
+            if (runs > RunOptions::kMaxRepeat) {
+              return "at most " + std::to_string(RunOptions::kMaxRepeat) + " runs, got " + text;
+            }
+            return {};
+          },
+          "N"));
   std::string control_text;
   app.add_option("--control", control_text,
                  "perf's control fifos: enable / disable (and mark\nNAME) lines read from CTL, "

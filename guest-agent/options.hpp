@@ -58,6 +58,10 @@ struct RunOptions : cli::CountOptions {
     bool operator==(const ControlFifos&) const = default;
   };
   std::optional<ControlFifos> control_fifos;
+  // -r N: the command runs N times, one after the other, each counted as its own request; the
+  // report is the mean with perf's noise, the exit status the last run's.
+  std::uint32_t repeat = 1;
+  static constexpr std::uint32_t kMaxRepeat = 100000;
 };
 
 // "fifo:CTL" or "fifo:CTL,ACK". Throws UsageError.

@@ -2,6 +2,8 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <optional>
+#include <vector>
 
 #include "guest-agent/command_runner.hpp"
 #include "guest-agent/control_endpoint.hpp"
@@ -12,6 +14,7 @@
 #include "guest-agent/report_output.hpp"
 #include "guest-agent/run_control.hpp"
 #include "guest-agent/run_monitor.hpp"
+#include "guest-agent/run_reports.hpp"
 #include "guest-agent/signal_watch.hpp"
 #include "guest-agent/transport.hpp"
 #include "report/number_format.hpp"
@@ -29,9 +32,10 @@ struct RunWaits {
 };
 
 // Until the command ends: host messages, keepalives, signals, control requests, the end of
-// -D's delay (`enable_at`; max: none). Returns the wait status.
+// -D's delay (`enable_at`; max: none). Returns the wait status; `stop_signalled` is set when
+// SIGINT, SIGTERM or SIGHUP came (forwarded or not): the user wants no further runs.
 int watch_command(GatedChild& child, RunWaits waits, HostSession& session, RunMonitor& monitor,
-                  RunControl& control, Clock::time_point enable_at) {
+                  RunControl& control, Clock::time_point enable_at, bool& stop_signalled) {
   bool enable_due = enable_at != Clock::time_point::max();
   const auto period = session.keepalive_period();
   auto next_keepalive = Clock::now() + period;
@@ -58,6 +62,7 @@ int watch_command(GatedChild& child, RunWaits waits, HostSession& session, RunMo
         break;
       case LinkEvent::Kind::extra_fd:
         for (const auto& info : waits.signals.take()) {
+          if (info.ssi_signo != SIGCHLD) stop_signalled = true;
           if (should_forward(info)) child.forward(static_cast<int>(info.ssi_signo));
         }
         control.take_requests();
@@ -76,11 +81,11 @@ bool interrupted(SignalWatch& signals) {
 }
 
 // After the command: stop, and wait for the report unless it came already. Ctrl-C ends the
-// wait (there is no command left to forward it to).
-void collect_report(HostSession& session, RunMonitor& monitor, SignalWatch& signals,
+// wait (there is no command left to forward it to); then false.
+bool collect_report(HostSession& session, RunMonitor& monitor, SignalWatch& signals,
                     RunControl& control, const ConnectOptions& connect,
                     Diagnostics& diagnostics) {
-  if (!monitor.counting()) return;
+  if (!monitor.counting()) return true;
   protocol::Stop stop;
   stop.request_id = session.request_id();
   session.send(stop);
@@ -97,37 +102,113 @@ void collect_report(HostSession& session, RunMonitor& monitor, SignalWatch& sign
         diagnostics.error(
             "interrupted while waiting for the report of perfkvm-hostd; no counts "
             "for this run");
-        return;
+        return false;
       }
     } else {
       diagnostics.error("no report from perfkvm-hostd within " + connect.timeout_text() +
                         " after the command ended (over " +
                         session.link().transport().description() + "); no counts for this run");
-      return;
+      return true;
     }
   }
+  return true;
 }
 
-// The report as perf stat prints it; with a region of interest only what it counted, one
-// block per phase first when the workload marked phases.
-void write_final_report(const protocol::Report& report, const RegionOfInterest& region,
-                        const report::FormatOptions& format, ReportOutput& output,
-                        Diagnostics& diagnostics) {
-  if (!region.shapes_the_run()) {
-    output.write(report::format_report(report, format));
-    return;
+
+// What every run of a perfkvm invocation shares (-r N runs them on one session).
+struct RunSetting {
+  const RunOptions& options;
+  HostSession& session;
+  SignalWatch& signals;
+  ControlEndpoint* endpoint;  // none when PERFKVM_CTL could not be set up
+  ReportOutput& output;
+  Diagnostics& diagnostics;
+};
+
+// How one run of the command ended.
+struct RunEnd {
+  int wait_status = 0;
+  std::optional<RunReports> reports;  // none without a report (or without a command run)
+  bool partial = false;               // `reports` end where the session was lost
+  bool last = false;                  // interrupted, session lost, ...: no run after this one
+  report::FormatOptions format;       // as this run's report prints (its target label)
+};
+
+// Fork the command held at a gate, start counting, release it, watch it, stop, collect the
+// report. Throws GuestError when the host does not start counting (the command never runs).
+RunEnd run_once(const RunSetting& run) {
+  const RunOptions& options = run.options;
+  Diagnostics& diagnostics = run.diagnostics;
+  const bool delayed = options.delay_ms && *options.delay_ms != 0;
+  GatedChild child = GatedChild::spawn(options.argv, run.signals.original_mask());
+  // If start fails, `child` dies at the gate (its destructor).
+  const protocol::Started started = run.session.start(start_request(options));
+  // Before the gate opens, so that nothing of the command runs elsewhere; on failure the
+  // command never runs (the host's counters close with the session).
+  if (options.pin) pin_to_vcpus(child.pid(), started.vcpus);
+  // perfkvm itself moves too: its polling would otherwise run on a counted vCPU.
+  std::optional<VcpuIsolation> isolation;
+  if (options.isolate) {
+    isolation.emplace(user_tasks("/proc", {child.pid()}), started.vcpus);
+    diagnostics.note("--isolate: " + isolation->summary());
   }
-  const RegionOfInterest::Result result = region.finish(report);
-  for (const auto& phase : result.phases) {
-    report::FormatOptions phase_format = format;
-    phase_format.phase = phase.name;
-    output.write(report::format_report(phase.report, phase_format));
+  child.release();
+  // -D MS: counting begins MS after the command is let go (-D -1: at perfkvm ctl enable).
+  auto enable_at = Clock::time_point::max();
+  if (delayed && *options.delay_ms > 0) {
+    enable_at = Clock::now() + std::chrono::milliseconds(*options.delay_ms);
   }
-  output.write(report::format_report(result.total, format));
-  const auto seconds = [](std::uint64_t ns) { return report::fixed(static_cast<double>(ns) / 1e9, 3); };
-  diagnostics.note("counted " + seconds(result.total.duration_ns) + " s of the " +
-                   seconds(result.run_ns) + " s the counters ran (-D, perfkvm ctl): the report " +
-                   "covers the counted time only");
+
+  RunEnd end;
+  end.format = options.format;
+  end.format.target_label = target_label(run.session.welcome(), started);
+  if (options.pin) end.format.target_label += ", the command pinned to them";
+  RunMonitor monitor(started, end.format, run.output, diagnostics, /*counting_at_start=*/!delayed);
+  RunControl control(run.session, monitor, run.endpoint, diagnostics);
+  bool stop_signalled = false;
+  try {
+    end.wait_status = watch_command(child, RunWaits{run.signals, run.endpoint}, run.session,
+                                    monitor, control, enable_at, stop_signalled);
+    isolation.reset();  // the other tasks get their CPUs back as soon as the command ends
+    monitor.command_ended();
+    if (!collect_report(run.session, monitor, run.signals, control, options.connect,
+                        diagnostics)) {
+      stop_signalled = true;
+    }
+  } catch (const std::exception& error) {
+    // perfkvm cannot go on watching, but the command still decides the exit status.
+    diagnostics.error(std::string(error.what()) + "; waiting for the command to end");
+    end.wait_status = child.wait();
+    end.last = true;
+    return end;
+  }
+
+  if (child.exec_error() != 0) {
+    // As a shell would say it; the counts of a command that never ran mean nothing.
+    diagnostics.error("cannot run '" + options.argv.front() +
+                      "': " + std::strerror(child.exec_error()));
+    end.last = true;
+  } else if (monitor.report()) {
+    end.reports = reports_of_run(*monitor.report(), monitor.region());
+    end.last = stop_signalled;
+  } else {
+    if (const auto partial = monitor.partial_report()) {
+      end.reports = reports_of_run(*partial, monitor.region());
+      end.partial = true;
+      end.format.notes.push_back("partial: counts up to " +
+                                 report::fixed(static_cast<double>(partial->duration_ns) / 1e9, 3) +
+                                 " s only, where the session with perfkvm-hostd ended");
+    }
+    end.last = true;
+  }
+  return end;
+}
+
+void write_final_report(const std::vector<RunReports>& runs, const report::FormatOptions& format,
+                        ReportOutput& output, Diagnostics& diagnostics) {
+  const FinalReport final_report = format_runs(runs, format);
+  output.write(final_report.text);
+  for (const auto& note : final_report.notes) diagnostics.note(note);
 }
 
 }  // namespace
@@ -158,8 +239,7 @@ int run_command(const RunOptions& options, Diagnostics& diagnostics) {
   HostLink link(open_transport(options.connect), diagnostics);
   HostSession session(link, options.connect.timeout(), options.connect.timeout_text());
   const protocol::Welcome& welcome = session.open();
-  const bool delayed = options.delay_ms && *options.delay_ms != 0;
-  if (delayed) {
+  if (options.delay_ms && *options.delay_ms != 0) {
     if (const auto reason = RunControl::unsupported_reason(welcome); !reason.empty()) {
       throw GuestError("-D needs a snapshot of the counters where counting begins: " + reason);
     }
@@ -187,58 +267,47 @@ int run_command(const RunOptions& options, Diagnostics& diagnostics) {
     endpoint->add_fifo(open_control_fifo(fifos.control),
                        fifos.ack ? open_control_fifo(*fifos.ack) : UniqueFd());
   }
-  GatedChild child = GatedChild::spawn(options.argv, signals.original_mask());
-  // If start fails, `child` dies at the gate (its destructor) and perfkvm exits 1.
-  const protocol::Started started = session.start(start_request(options));
-  // Before the gate opens, so that nothing of the command runs elsewhere; on failure the
-  // command never runs (the host's counters close with the session).
-  if (options.pin) pin_to_vcpus(child.pid(), started.vcpus);
-  // perfkvm itself moves too: its polling would otherwise run on a counted vCPU.
-  std::optional<VcpuIsolation> isolation;
-  if (options.isolate) {
-    isolation.emplace(user_tasks("/proc", {child.pid()}), started.vcpus);
-    diagnostics.note("--isolate: " + isolation->summary());
-  }
-  child.release();
-  // -D MS: counting begins MS after the command is let go (-D -1: at perfkvm ctl enable).
-  auto enable_at = Clock::time_point::max();
-  if (delayed && *options.delay_ms > 0) {
-    enable_at = Clock::now() + std::chrono::milliseconds(*options.delay_ms);
+
+  const RunSetting setting{options, session, signals, endpoint ? &*endpoint : nullptr, output,
+                           diagnostics};
+  // -r N: run after run on the one session, each its own request; the first run's failure to
+  // start is perfkvm's failure (exit 1), a later one's ends the repeats.
+  std::vector<RunReports> completed;
+  RunEnd end;
+  std::uint32_t run_number = 1;
+  for (; run_number <= options.repeat; ++run_number) {
+    if (options.repeat > 1) {
+      diagnostics.debug("run " + std::to_string(run_number) + " of " +
+                        std::to_string(options.repeat));
+    }
+    try {
+      end = run_once(setting);
+    } catch (const GuestError& error) {
+      if (run_number == 1) throw;
+      diagnostics.error("run " + std::to_string(run_number) + " of " +
+                        std::to_string(options.repeat) + " did not start: " + error.what());
+      break;
+    }
+    if (end.reports && !end.partial) completed.push_back(*end.reports);
+    if (end.last) break;
   }
 
-  report::FormatOptions format = options.format;
-  format.target_label = target_label(welcome, started);
-  if (options.pin) format.target_label += ", the command pinned to them";
-  RunMonitor monitor(started, format, output, diagnostics, /*counting_at_start=*/!delayed);
-  RunControl control(session, monitor, endpoint ? &*endpoint : nullptr, diagnostics);
-  int wait_status = 0;
-  try {
-    wait_status = watch_command(child, RunWaits{signals, endpoint ? &*endpoint : nullptr}, session,
-                                monitor, control, enable_at);
-    isolation.reset();  // the other tasks get their CPUs back as soon as the command ends
-    monitor.command_ended();
-    collect_report(session, monitor, signals, control, options.connect, diagnostics);
-  } catch (const std::exception& error) {
-    // perfkvm cannot go on watching, but the command still decides the exit status.
-    diagnostics.error(std::string(error.what()) + "; waiting for the command to end");
-    return exit_status_of(child.wait());
-  }
-
-  if (child.exec_error() != 0) {
-    // As a shell would say it; the counts of a command that never ran mean nothing.
-    diagnostics.error("cannot run '" + options.argv.front() +
-                      "': " + std::strerror(child.exec_error()));
-  } else if (monitor.report()) {
-    write_final_report(*monitor.report(), monitor.region(), format, output, diagnostics);
-  } else if (const auto partial = monitor.partial_report()) {
-    report::FormatOptions partial_format = format;
-    partial_format.notes.push_back("partial: counts up to " +
-                                   report::fixed(static_cast<double>(partial->duration_ns) / 1e9, 3) +
-                                   " s only, where the session with perfkvm-hostd ended");
-    write_final_report(*partial, monitor.region(), partial_format, output, diagnostics);
+  if (!completed.empty()) {
+    if (completed.size() < options.repeat) {
+      diagnostics.warning("the repeats ended after run " +
+                          std::to_string(std::min(run_number, options.repeat)) + " of " +
+                          std::to_string(options.repeat) + ": the report is the mean of " +
+                          (completed.size() == 1
+                               ? std::string("the 1 run")
+                               : "the " + std::to_string(completed.size()) + " runs") +
+                          " that completed");
+    }
+    write_final_report(completed, end.format, output, diagnostics);
+  } else if (end.reports) {
+    write_final_report({*end.reports}, end.format, output, diagnostics);  // partial
   }
   if (!output.error().empty()) diagnostics.error(output.error());
-  return exit_status_of(wait_status);
+  return exit_status_of(end.wait_status);
 }
 
 }  // namespace perfkvm::guest

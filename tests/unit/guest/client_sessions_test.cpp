@@ -99,6 +99,10 @@ FakeHostScript script_from(const json::object& host) {
       script.late_samples = seqs(value);
     } else if (key == "repeat_samples") {
       script.repeat_samples = seqs(value);
+    } else if (key == "close_after_reports") {
+      script.close_after_reports = value.to_number<std::uint64_t>();
+    } else if (key == "vary_reports") {
+      script.vary_reports = value.as_bool();
     } else if (key == "ignore_stop") {
       script.ignore_stop = value.as_bool();
     } else {

@@ -109,6 +109,7 @@ struct FakeHost::Connection {
   bool counting = false;
   std::uint64_t seq = 0;
   std::uint64_t reads = 0;
+  std::uint64_t reports = 0;  // sent for a stop, over the connection's requests
   Clock::time_point counting_since;
   std::optional<Clock::time_point> next_sample;
   std::optional<Clock::time_point> signal_at;
@@ -339,6 +340,8 @@ void FakeHost::handle(Connection& connection, const protocol::Message& message) 
       for (std::uint32_t vcpu = 0; vcpu < script_.vcpus; ++vcpu) started.vcpus.push_back(vcpu);
     }
     connection.start = *start;
+    connection.seq = 0;  // samples and reads are numbered per request, as hostd numbers them
+    connection.reads = 0;
     connection.counting = true;
     connection.counting_since = Clock::now();
     if (start->interval_ms) {
@@ -433,16 +436,25 @@ void FakeHost::handle(Connection& connection, const protocol::Message& message) 
     protocol::Report report;
     report.nonce = nonce;
     report.request_id = stop->request_id;
-    report.duration_ns = kReportDurationNs;
+    // vary_reports: the k-th report of the connection reads k times the fixed numbers.
+    const std::uint64_t report_number = ++connection.reports;
+    const std::uint64_t times = script_.vary_reports ? report_number : 1;
+    report.duration_ns = kReportDurationNs * times;
     const auto dropped = static_cast<std::uint64_t>(
         std::count_if(script_.drop_samples.begin(), script_.drop_samples.end(),
                       [&](std::uint64_t seq) { return seq <= connection.seq; }));
     report.samples_sent = connection.seq - dropped;
     report.samples_dropped = dropped;
     report.columns = connection.started.columns;
-    fill_cells(connection.started, connection.start->per_vcpu, kReportDurationNs, report_value,
-               report.totals, report.vcpus);
+    fill_cells(
+        connection.started, connection.start->per_vcpu, report.duration_ns,
+        [&](const std::string& event) { return report_value(event) * times; }, report.totals,
+        report.vcpus);
     connection.send(report);
+    if (script_.close_after_reports != 0 && report_number == script_.close_after_reports) {
+      connection.closed = true;
+      connection.fd.reset();
+    }
   }
 }
 

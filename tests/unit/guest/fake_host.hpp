@@ -11,6 +11,8 @@
 //   read k (protocol 2; the k-th read of the request, k <= 5): elapsed k * 250 ms; task-clock
 //           elapsed/2; context-switches 200 k; page-faults 50 k; any other software event k.
 //           A welcome_protocol of 1 answers reads as a version-1 host: unknown-type.
+//   vary_reports: the k-th report of the connection (-r N's k-th run) reads k times the
+//           report's numbers above, duration included.
 //   Hardware events are <not supported> ("no hardware PMU on this host (ENOENT)").
 #pragma once
 
@@ -61,6 +63,8 @@ struct FakeHostScript {
   bool ignore_stop = false;
   std::uint64_t close_after_sample = 0;  // non-zero: the host disappears after sending this seq
   std::uint64_t close_after_read = 0;    // non-zero: ... after answering the k-th read
+  std::uint64_t close_after_reports = 0;  // non-zero: ... after sending the k-th report
+  bool vary_reports = false;  // the connection's k-th report: k times the duration and counts
 };
 
 class FakeHost {

@@ -75,6 +75,7 @@ json::object describe(const Invocation& invocation) {
   out["pin"] = run.pin;
   out["isolate"] = run.isolate;
   out["delay_ms"] = optional_json(run.delay_ms);
+  out["repeat"] = run.repeat;
   out["control"] = run.control_fifos ? json::value(run.control_fifos->control) : json::value();
   out["ack"] = run.control_fifos ? optional_json(run.control_fifos->ack) : json::value();
   return out;
