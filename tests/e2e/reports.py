@@ -19,6 +19,7 @@ class Line:
     time: Optional[float] = None  # interval lines: seconds since counting started
     metric: str = ""              # human: what follows '#' ("1.23  insn per cycle")
     percent: Optional[float] = None  # the share of time counted, where under 100 %: "(62.50%)"
+    noise: Optional[float] = None    # -r N: the spread over the runs, "( +-  1.70% )" / "variance"
 
 
 @dataclass
@@ -26,6 +27,7 @@ class Output:
     lines: list = field(default_factory=list)   # report lines
     intervals: list = field(default_factory=list)  # interval lines, in order
     elapsed: Optional[float] = None               # "N seconds time elapsed"
+    elapsed_error: Optional[float] = None         # -r N: "MEAN +- ERROR seconds time elapsed"
     header: str = ""
     notes: list = field(default_factory=list)     # "# ..." lines after the report
 
@@ -74,9 +76,10 @@ def parse_human(text):
         if "Performance counter stats for" in raw:
             out.header = raw.strip()
             continue
-        elapsed = re.match(r"^\s*(\d+\.\d+) seconds time elapsed", raw)
+        elapsed = re.match(r"^\s*(\d+\.\d+)(?: \+- (\d+\.\d+))? seconds time elapsed", raw)
         if elapsed:
             out.elapsed = float(elapsed.group(1))
+            out.elapsed_error = float(elapsed.group(2)) if elapsed.group(2) else None
             continue
         if raw.startswith("# "):
             out.notes.append(raw)
@@ -88,10 +91,12 @@ def parse_human(text):
                     int(match["vcpu"]) if match["vcpu"] else None,
                     float(match["time"]) if match["time"] else None)
         rest = raw[match.end():]
-        metric = re.search(r"#\s*(.*?)\s*(?:\(\d+\.\d+%\)|\(ended\)|$)", rest)
+        metric = re.search(r"#\s*(.*?)\s*(?:\( \+-|\(\d+\.\d+%\)|\(ended\)|$)", rest)
         line.metric = metric.group(1) if metric else ""
         percent = re.search(r"\((\d+\.\d+)%\)", rest)
         line.percent = float(percent.group(1)) if percent else None
+        noise = re.search(r"\( \+-\s*(\d+\.\d+)% \)", rest)
+        line.noise = float(noise.group(1)) if noise else None
         (out.intervals if line.time is not None else out.lines).append(line)
     return out
 
@@ -113,6 +118,7 @@ def parse_json(text):
             line.metric = f"{obj['metric-value']} {obj['metric-unit']}"
         if obj.get("pcnt-running", 100) < 100:
             line.percent = float(obj["pcnt-running"])
+        line.noise = obj.get("variance")
         (out.intervals if line.time is not None else out.lines).append(line)
     return out
 

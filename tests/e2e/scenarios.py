@@ -649,6 +649,46 @@ def roi_latency(ctx):
             f"{figures['max_us'] / 1000:.2f} ms")
 
 
+# ---- 23: -r N, perf stat's repeats ([guest]) ---------------------------------------------------
+
+REPEAT_RUNS = 3
+
+
+def repeated_runs(ctx):
+    """`perfkvm -r 3 -A` of a 0.3 s spin on vCPU 1 that exits 4: the command ran 3 times, the
+    header says so, vCPU1's task-clock is the mean of three spins with its spread, the elapsed
+    time a mean +- its error, the exit status the last run's; then -j carries "variance"."""
+    guest = ctx.domains["perfkvm-e2e-a"].control()
+    marks = "/tmp/e2e-repeat-runs"
+    guest.run(f"rm -f {marks}", 10)
+    result = perfkvm(guest, f"-r {REPEAT_RUNS} -A -e task-clock,context-switches "
+                            f"-p 'echo run >> {marks}; e2e_spin 0.3 1; exit 4'")
+    expect_status(result, 4, f"perfkvm -r {REPEAT_RUNS} of a command exiting 4")
+    runs = guest.run(f"cat {marks}", 10).out.split()
+    expect(len(runs) == REPEAT_RUNS, f"the command ran {len(runs)} times, expected "
+                                     f"{REPEAT_RUNS}")
+    output = reports.parse_human(result.err)
+    expect(output.header.endswith(f"({REPEAT_RUNS} runs):"),
+           f"header '{output.header}' does not count the runs")
+    busy = output.line("task-clock", 1)
+    # Each run's spin keeps vCPU1's thread busy about 0.3 s under TCG; the mean too.
+    expect(busy.value is not None and 150 <= busy.value <= 900,
+           f"vCPU1 task-clock mean {busy.text} ms for 0.3 s spins (expected 150-900)")
+    expect(busy.noise is not None and 0 < busy.noise < 100,
+           f"vCPU1 task-clock has no spread over the runs: {result.err}")
+    expect(output.elapsed is not None and output.elapsed_error is not None
+           and 0.3 <= output.elapsed <= 10 and output.elapsed_error < output.elapsed,
+           f"elapsed {output.elapsed} +- {output.elapsed_error}: expected a mean of 0.3 s runs "
+           f"and its error")
+    expect(ctx.hostd.perf_fds() == 0, "hostd holds counters after the runs")
+    as_json = reports.parse_json(perfkvm(guest, "-r 2 -A -j -e task-clock -p 'e2e_spin 0.2 1'").err)
+    json_busy = as_json.line("task-clock", 1)
+    expect(json_busy.noise is not None, f"-r 2 -j: no \"variance\" on vCPU1's line")
+    return (f"{len(runs)} runs, exit 4; vCPU1 {busy.value:.0f} ms +- {busy.noise:.2f}%, elapsed "
+            f"{output.elapsed:.3f} +- {output.elapsed_error:.3f} s; -j variance "
+            f"{json_busy.noise:.2f}")
+
+
 # ---- 22: perfkvm-hostd SIGKILLed mid-run ([faults]) ------------------------------------------
 
 def hostd_killed_mid_run(ctx):
@@ -1209,6 +1249,7 @@ SCENARIOS = [
     ("19", "-D -1 and perfkvm ctl enable halfway: only the rest counted", delayed_enable),
     ("20", "perfkvm ctl mark: two phases that sum to the total", phases),
     ("21", "perfkvm_roi.h: the guest-side latency of a snapshot request", roi_latency),
+    ("23", "-r 3: the mean of three runs with its spread, the last run's status", repeated_runs),
     ("22", "perfkvm-hostd SIGKILLed mid-run: status, partial counts, restart", hostd_killed_mid_run),
     ("7", "domain destroyed mid-session, second domain", domain_destroyed),
     ("5b", "hostd started after the domain: discovery", hostd_after_domain),
