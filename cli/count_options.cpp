@@ -67,6 +67,10 @@ CountOptionSet::CountOptionSet(CLI::App& app, const CountOptionsHelp& help) {
       ->type_name("EVENTS")
       ->group(help.count_group)
       ->allow_extra_args(false);  // -e cs ls: ls is the command (perfkvm) or DOMAIN (stat)
+  app.add_flag("-d,--detailed", detailed_,
+               "perf's detailed sets, appended to the events: -d\nL1 data and last-level cache, "
+               "-dd also the\ninstruction cache and TLBs, -ddd the prefetches")
+      ->group(help.count_group);
   CLI::Option* cpu_option = nullptr;
   if (help.offer_cpu) {
     cpu_option =
@@ -108,6 +112,13 @@ CountOptions CountOptionSet::finish() const {
   try {
     options.events =
         event_args_.empty() ? default_events() : parse_event_args(event_args_);
+    const auto detailed = detailed_events(detailed_);
+    options.events.insert(options.events.end(), detailed.begin(), detailed.end());
+    if (options.events.size() > protocol::kMaxEventsPerRequest) {
+      throw std::invalid_argument(std::to_string(options.events.size()) +
+                                  " events with -d; at most " +
+                                  std::to_string(protocol::kMaxEventsPerRequest));
+    }
     if (!vcpu_list_.empty()) options.vcpus = parse_vcpu_list(vcpu_list_);
     options.mode = parse_mode(mode_);
   } catch (const std::invalid_argument& error) {

@@ -1,5 +1,5 @@
 // The options perfkvm and perfkvm-host stat share, spelt alike and checked alike: what to
-// count (-e, --vcpu, --cpu, --mode) and how to print it (-i, -A, -x, -j, -o). Each CLI adds
+// count (-e, -d, --vcpu, --cpu, --mode) and how to print it (-i, -A, -x, -j, -o). Each CLI adds
 // its own options around them (perfkvm: -p and the command; perfkvm-host stat: DOMAIN and
 // --duration).
 #pragma once
@@ -53,6 +53,7 @@ class CountOptionSet {
 
  private:
   std::vector<std::string> event_args_;  // one per -e
+  unsigned detailed_ = 0;                // -d, -dd, -ddd
   std::string vcpu_list_;
   std::uint32_t cpu_ = 0;       // --cpu N: vCPU N-1; 0: all
   std::uint32_t interval_ = 0;  // 0: not given

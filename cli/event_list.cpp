@@ -42,8 +42,7 @@ std::vector<std::string> parse_event_list(std::string_view text) {
     if (!protocol::find_event(name)) {
       throw std::invalid_argument("unknown event '" + std::string(name) +
                                   "'; valid events: " + protocol::event_names_list() +
-                                  " (aliases: cycles, branch-instructions, faults, cs, "
-                                  "migrations)");
+                                  " (aliases: " + protocol::event_aliases_list() + ")");
     }
     events.emplace_back(name);
   }
@@ -64,6 +63,21 @@ std::vector<std::string> parse_event_args(const std::vector<std::string>& args) 
 std::vector<std::string> default_events() {
   return {"task-clock", "context-switches", "cpu-migrations", "page-faults",
           "cycles",     "instructions",     "branches",       "branch-misses"};
+}
+
+std::vector<std::string> detailed_events(unsigned level) {
+  // perf 6.1 builtin-stat.c: detailed_attrs, very_detailed_attrs, very_very_detailed_attrs.
+  static const std::vector<std::vector<std::string>> kLevels = {
+      {"L1-dcache-loads", "L1-dcache-load-misses", "LLC-loads", "LLC-load-misses"},
+      {"L1-icache-loads", "L1-icache-load-misses", "dTLB-loads", "dTLB-load-misses", "iTLB-loads",
+       "iTLB-load-misses"},
+      {"L1-dcache-prefetches", "L1-dcache-prefetch-misses"},
+  };
+  std::vector<std::string> events;
+  for (unsigned i = 0; i < level && i < kLevels.size(); ++i) {
+    events.insert(events.end(), kLevels[i].begin(), kLevels[i].end());
+  }
+  return events;
 }
 
 std::vector<std::uint32_t> parse_vcpu_list(std::string_view text) {

@@ -20,6 +20,11 @@ std::vector<std::string> parse_event_args(const std::vector<std::string>& args);
 // perf stat's default set: software events, then the common hardware ones.
 std::vector<std::string> default_events();
 
+// What perf stat's -d (level 1), -dd (2) and -ddd (3) append to the events: the L1 data and
+// last-level caches; then the instruction cache and the TLBs; then the L1 prefetches.
+// Level 0: none. Levels above 3 are 3, as in perf.
+std::vector<std::string> detailed_events(unsigned level);
+
 // "0,2-3" -> {0, 2, 3}: 0-based vCPU indexes, ascending, each once.
 std::vector<std::uint32_t> parse_vcpu_list(std::string_view text);
 

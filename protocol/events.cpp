@@ -11,7 +11,19 @@ namespace {
 constexpr auto hw = EventKind::hardware;
 constexpr auto sw = EventKind::software;
 
-constexpr std::array<EventInfo, 18> kCatalogue{{
+// A generic hardware cache event's config, as perf encodes it (perf_event_open(2)):
+// cache id | operation << 8 | result << 16.
+constexpr std::uint64_t cache(std::uint64_t id, std::uint64_t op, std::uint64_t result) {
+  return id | op << 8 | result << 16;
+}
+constexpr std::uint64_t kRead = PERF_COUNT_HW_CACHE_OP_READ;
+constexpr std::uint64_t kWrite = PERF_COUNT_HW_CACHE_OP_WRITE;
+constexpr std::uint64_t kPrefetch = PERF_COUNT_HW_CACHE_OP_PREFETCH;
+constexpr std::uint64_t kAccess = PERF_COUNT_HW_CACHE_RESULT_ACCESS;
+constexpr std::uint64_t kMiss = PERF_COUNT_HW_CACHE_RESULT_MISS;
+constexpr std::uint32_t kCache = PERF_TYPE_HW_CACHE;
+
+constexpr std::array<EventInfo, 38> kCatalogue{{
     {"cpu-cycles", "cycles", hw, PERF_TYPE_HARDWARE, PERF_COUNT_HW_CPU_CYCLES, "CPU cycles"},
     {"instructions", "", hw, PERF_TYPE_HARDWARE, PERF_COUNT_HW_INSTRUCTIONS,
      "instructions retired"},
@@ -26,6 +38,10 @@ constexpr std::array<EventInfo, 18> kCatalogue{{
     {"bus-cycles", "", hw, PERF_TYPE_HARDWARE, PERF_COUNT_HW_BUS_CYCLES, "bus cycles"},
     {"ref-cycles", "", hw, PERF_TYPE_HARDWARE, PERF_COUNT_HW_REF_CPU_CYCLES,
      "reference cycles, not affected by frequency scaling"},
+    {"stalled-cycles-frontend", "idle-cycles-frontend", hw, PERF_TYPE_HARDWARE,
+     PERF_COUNT_HW_STALLED_CYCLES_FRONTEND, "cycles the front end issued no instruction"},
+    {"stalled-cycles-backend", "idle-cycles-backend", hw, PERF_TYPE_HARDWARE,
+     PERF_COUNT_HW_STALLED_CYCLES_BACKEND, "cycles the back end retired no instruction"},
     {"cpu-clock", "", sw, PERF_TYPE_SOFTWARE, PERF_COUNT_SW_CPU_CLOCK,
      "CPU clock (high-resolution timer), ns"},
     {"task-clock", "", sw, PERF_TYPE_SOFTWARE, PERF_COUNT_SW_TASK_CLOCK,
@@ -45,6 +61,44 @@ constexpr std::array<EventInfo, 18> kCatalogue{{
     {"emulation-faults", "", sw, PERF_TYPE_SOFTWARE, PERF_COUNT_SW_EMULATION_FAULTS,
      "instruction emulation faults"},
     {"dummy", "", sw, PERF_TYPE_SOFTWARE, PERF_COUNT_SW_DUMMY, "placeholder, counts nothing"},
+    // perf's generic hardware cache events (perf list: "Hardware cache event"), as perf names
+    // them: what the host PMU maps each to is its own business, and many have no mapping.
+    {"L1-dcache-loads", "", hw, kCache, cache(PERF_COUNT_HW_CACHE_L1D, kRead, kAccess),
+     "level 1 data cache loads"},
+    {"L1-dcache-load-misses", "", hw, kCache, cache(PERF_COUNT_HW_CACHE_L1D, kRead, kMiss),
+     "level 1 data cache load misses"},
+    {"L1-dcache-stores", "", hw, kCache, cache(PERF_COUNT_HW_CACHE_L1D, kWrite, kAccess),
+     "level 1 data cache stores"},
+    {"L1-dcache-store-misses", "", hw, kCache, cache(PERF_COUNT_HW_CACHE_L1D, kWrite, kMiss),
+     "level 1 data cache store misses"},
+    {"L1-dcache-prefetches", "", hw, kCache, cache(PERF_COUNT_HW_CACHE_L1D, kPrefetch, kAccess),
+     "level 1 data cache prefetches"},
+    {"L1-dcache-prefetch-misses", "", hw, kCache,
+     cache(PERF_COUNT_HW_CACHE_L1D, kPrefetch, kMiss), "level 1 data cache prefetch misses"},
+    {"L1-icache-loads", "", hw, kCache, cache(PERF_COUNT_HW_CACHE_L1I, kRead, kAccess),
+     "level 1 instruction cache loads"},
+    {"L1-icache-load-misses", "", hw, kCache, cache(PERF_COUNT_HW_CACHE_L1I, kRead, kMiss),
+     "level 1 instruction cache load misses"},
+    {"LLC-loads", "", hw, kCache, cache(PERF_COUNT_HW_CACHE_LL, kRead, kAccess),
+     "last-level cache loads"},
+    {"LLC-load-misses", "", hw, kCache, cache(PERF_COUNT_HW_CACHE_LL, kRead, kMiss),
+     "last-level cache load misses"},
+    {"LLC-stores", "", hw, kCache, cache(PERF_COUNT_HW_CACHE_LL, kWrite, kAccess),
+     "last-level cache stores"},
+    {"LLC-store-misses", "", hw, kCache, cache(PERF_COUNT_HW_CACHE_LL, kWrite, kMiss),
+     "last-level cache store misses"},
+    {"dTLB-loads", "", hw, kCache, cache(PERF_COUNT_HW_CACHE_DTLB, kRead, kAccess),
+     "data TLB lookups for loads"},
+    {"dTLB-load-misses", "", hw, kCache, cache(PERF_COUNT_HW_CACHE_DTLB, kRead, kMiss),
+     "data TLB misses for loads"},
+    {"iTLB-loads", "", hw, kCache, cache(PERF_COUNT_HW_CACHE_ITLB, kRead, kAccess),
+     "instruction TLB lookups"},
+    {"iTLB-load-misses", "", hw, kCache, cache(PERF_COUNT_HW_CACHE_ITLB, kRead, kMiss),
+     "instruction TLB misses"},
+    {"branch-loads", "", hw, kCache, cache(PERF_COUNT_HW_CACHE_BPU, kRead, kAccess),
+     "branch prediction unit lookups"},
+    {"branch-load-misses", "", hw, kCache, cache(PERF_COUNT_HW_CACHE_BPU, kRead, kMiss),
+     "branch prediction unit misses"},
 }};
 
 }  // namespace
@@ -68,6 +122,16 @@ std::string event_names_list() {
   for (const auto& event : kCatalogue) {
     if (!list.empty()) list += ", ";
     list += event.name;
+  }
+  return list;
+}
+
+std::string event_aliases_list() {
+  std::string list;
+  for (const auto& event : kCatalogue) {
+    if (event.alias.empty()) continue;
+    if (!list.empty()) list += ", ";
+    list += event.alias;
   }
   return list;
 }

@@ -68,6 +68,7 @@ void write_block(const std::vector<protocol::Column>& columns, const std::vector
       if (line.counted) {
         line.value = static_cast<double>((*cell)->value) * display_scale(column.event);
         line.metric = derive_metric(column, line.value, stats[g], wall_ns);
+        line.second_metric = derive_second_metric(column, line.value, stats[g]);
       }
       write_counter_line(options, line, out);
     }

@@ -39,26 +39,44 @@ std::string running_percent(const CounterLine& line) {
 // perf prints "%.2f" when the event's scale is fractional (the msec clocks), else "%.0f".
 int value_precision(const CounterLine& line) { return display_scale(line.event) == 1.0 ? 0 : 2; }
 
+// perf's print_metric_std: " # VALUE UNIT" in METRIC_LEN columns, or blanks.
+void write_human_metric(const Metric& metric, std::string& out) {
+  if (metric.kind != Metric::Kind::value) {
+    out += std::string(kMetricWidth, ' ');
+    return;
+  }
+  const MetricFormat& format = metric.format;
+  const std::string shown =
+      " # " + pad_left(fixed(metric.value, format.precision), static_cast<std::size_t>(format.width)) +
+      std::string(format.suffix);
+  const std::size_t unit_width = shown.size() + 1 < kMetricWidth ? kMetricWidth - shown.size() - 1 : 0;
+  out += shown + ' ' + pad_right(metric.unit, unit_width);
+}
+
+// What starts a line of this counter: the interval time, the vCPU label.
+std::string human_prefix(const CounterLine& line) {
+  std::string prefix;
+  if (line.interval_ns) prefix += pad_left(seconds_text(*line.interval_ns), kIntervalWidth) + ' ';
+  if (line.vcpu) prefix += "vCPU" + pad_right(std::to_string(line.vcpu->index), kVcpuNumberWidth) + ' ';
+  return prefix;
+}
+
+// perf's do_new_line_std: the prefix, 8 more blanks per CPU row, then 49 up to the metric.
+constexpr std::size_t kNewLineIndent = 49;
+constexpr std::size_t kNewLineVcpuIndent = 8;
+
 void write_human(const CounterLine& line, std::string& out) {
-  if (line.interval_ns) out += pad_left(seconds_text(*line.interval_ns), kIntervalWidth) + ' ';
-  if (line.vcpu) out += "vCPU" + pad_right(std::to_string(line.vcpu->index), kVcpuNumberWidth) + ' ';
+  out += human_prefix(line);
   const std::string name = printable(display_name(line.event, line.scope));
   const std::string unit = pad_right(display_unit(line.event), kUnitWidth);
   if (line.counted) {
     out += pad_left(group_thousands(fixed(line.value, value_precision(line))), kCountsWidth);
     out += ' ' + unit + ' ' + pad_right(name, kEventWidth);
-    if (line.metric.kind == Metric::Kind::value) {
-      const MetricFormat& format = line.metric.format;
-      const std::string shown =
-          " # " + pad_left(fixed(line.metric.value, format.precision),
-                           static_cast<std::size_t>(format.width)) +
-          std::string(format.suffix);
-      const std::size_t unit_width = shown.size() + 1 < kMetricWidth
-                                         ? kMetricWidth - shown.size() - 1
-                                         : 0;
-      out += shown + ' ' + pad_right(line.metric.unit, unit_width);
-    } else {
-      out += std::string(kMetricWidth, ' ');
+    write_human_metric(line.metric, out);
+    if (line.second_metric) {
+      out += '\n' + human_prefix(line) +
+             std::string(kNewLineIndent + (line.vcpu ? kNewLineVcpuIndent : 0), ' ');
+      write_human_metric(*line.second_metric, out);
     }
   } else {
     out += pad_left(line.not_counted_text, kCountsWidth) + ' ' + unit + ' ' +
@@ -77,6 +95,14 @@ void write_human(const CounterLine& line, std::string& out) {
   out += '\n';
 }
 
+void write_csv_metric(const std::string& sep, const Metric& metric, std::string& out) {
+  if (metric.kind == Metric::Kind::value) {
+    out += sep + fixed(metric.value, metric.format.precision) + sep + metric.unit;
+  } else {
+    out += sep + sep;
+  }
+}
+
 void write_csv(const FormatOptions& options, const CounterLine& line, std::string& out) {
   const std::string& sep = options.separator;
   if (line.interval_ns) out += pad_left(seconds_text(*line.interval_ns), kIntervalWidth) + sep;
@@ -87,21 +113,34 @@ void write_csv(const FormatOptions& options, const CounterLine& line, std::strin
          printable(display_name(line.event, line.scope));
   if (line.noise_pct) out += sep + fixed(*line.noise_pct, 2) + "%";
   out += sep + std::to_string(line.time_running) + sep + running_percent(line);
-  if (line.metric.kind == Metric::Kind::value) {
-    out += sep + fixed(line.metric.value, line.metric.format.precision) + sep + line.metric.unit;
-  } else {
-    out += sep + sep;
-  }
+  write_csv_metric(sep, line.metric, out);
   if (!options.phase.empty()) out += sep + printable(options.phase);
   out += '\n';
+  if (line.second_metric) {
+    // perf's new_line_csv: the prefix, then one empty field per leading field of a line (3, and
+    // one more per CPU row), then the metric's two fields.
+    if (line.interval_ns) out += pad_left(seconds_text(*line.interval_ns), kIntervalWidth) + sep;
+    if (line.vcpu) out += "vCPU" + std::to_string(line.vcpu->index) + sep;
+    for (int field = 0; field < (line.vcpu ? 4 : 3); ++field) out += sep;
+    write_csv_metric(sep, *line.second_metric, out);
+    if (!options.phase.empty()) out += sep + printable(options.phase);
+    out += '\n';
+  }
+}
+
+// "{", the interval and the vCPU: what starts each object of this counter.
+std::string json_prefix(const CounterLine& line) {
+  std::string prefix =
+      line.interval_ns ? "{\"interval\" : " + seconds_text(*line.interval_ns) + ", " : "{";
+  if (line.vcpu) {
+    prefix += "\"vcpu\" : \"" + std::to_string(line.vcpu->index) + "\", \"vcpu-status\" : " +
+              json_string(protocol::to_string(line.vcpu->status)) + ", ";
+  }
+  return prefix;
 }
 
 void write_json(const FormatOptions& options, const CounterLine& line, std::string& out) {
-  out += line.interval_ns ? "{\"interval\" : " + seconds_text(*line.interval_ns) + ", " : "{";
-  if (line.vcpu) {
-    out += "\"vcpu\" : \"" + std::to_string(line.vcpu->index) + "\", \"vcpu-status\" : " +
-           json_string(protocol::to_string(line.vcpu->status)) + ", ";
-  }
+  out += json_prefix(line);
   out += "\"counter-value\" : " +
          (line.counted ? '"' + fixed(line.value, 6) + '"' : json_string(line.not_counted_text));
   out += ", \"unit\" : " + json_string(display_unit(line.event));
@@ -114,6 +153,13 @@ void write_json(const FormatOptions& options, const CounterLine& line, std::stri
   out += ", \"metric-unit\" : " + json_string(line.metric.unit);
   if (!options.phase.empty()) out += ", \"phase\" : " + json_string(options.phase);
   out += "}\n";
+  if (line.second_metric) {
+    // perf's new_line_json: an object with the prefix and the metric alone.
+    out += json_prefix(line) + "\"metric-value\" : " + fixed(line.second_metric->value, 6) +
+           ", \"metric-unit\" : " + json_string(line.second_metric->unit);
+    if (!options.phase.empty()) out += ", \"phase\" : " + json_string(options.phase);
+    out += "}\n";
+  }
 }
 
 }  // namespace

@@ -28,6 +28,9 @@ struct CounterLine {
   std::uint64_t time_enabled = 0;
   std::uint64_t time_running = 0;
   Metric metric;
+  // A metric perf prints on a continuation line of its own (derive_second_metric); in human
+  // output the noise and the running share then end that line, as in perf.
+  std::optional<Metric> second_metric;
   // -r N: the count's noise over the runs, in percent (repeat_summary.hpp).
   std::optional<double> noise_pct;
 };

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -22,8 +23,22 @@ enum class EventRole {
   branch_misses,  // "of all branches"
   cache_refs,     // denominator of cache-misses
   cache_misses,   // "of all cache refs"
+  stalled_frontend,  // "frontend cycles idle" against cycles
+  stalled_backend,   // "backend cycles idle" against cycles
+  // Hardware cache events: each read-miss event against its cache's read accesses.
+  l1d_loads,
+  l1d_load_misses,   // "of all L1-dcache accesses"
+  l1i_loads,
+  l1i_load_misses,   // "of all L1-icache accesses"
+  ll_loads,
+  ll_load_misses,    // "of all LL-cache accesses"
+  dtlb_loads,
+  dtlb_load_misses,  // "of all dTLB cache accesses"
+  itlb_loads,
+  itlb_load_misses,  // "of all iTLB cache accesses"
   other,          // "/sec" against the clock, if there is one
 };
+inline constexpr std::size_t kEventRoles = static_cast<std::size_t>(EventRole::other) + 1;
 
 // By the catalogue's perf type and config; names outside the catalogue are `other`.
 EventRole role_of(std::string_view event);
@@ -46,7 +61,7 @@ class ShadowStats {
     std::uint64_t readings = 0;
   };
   // [role][context]; context 1 = exclude_host (guest scope), 0 = everything else.
-  std::array<std::array<Sum, 2>, 8> sums_{};
+  std::array<std::array<Sum, 2>, kEventRoles> sums_{};
 };
 
 // A printf format such as "%7.2f%%": width 7, precision 2, suffix "%".
@@ -72,6 +87,11 @@ struct Metric {
 // the elapsed time the line covers (report duration or interval length).
 Metric derive_metric(const protocol::Column& column, double scaled_value, const ShadowStats& stats,
                      std::uint64_t wall_ns);
+
+// A metric perf prints on a line of its own below the event's (its new_line): instructions get
+// "stalled cycles per insn" when a stalled-cycles event counted too. None for other events.
+std::optional<Metric> derive_second_metric(const protocol::Column& column, double scaled_value,
+                                           const ShadowStats& stats);
 
 // The multiplier perf applies before printing: 1e-6 for clocks (ns -> msec), else 1.
 double display_scale(std::string_view event);

@@ -28,10 +28,11 @@ struct HardwareEventProbe {
 };
 
 struct HostPmu {
-  // The kernel's eight generic hardware events in perf's order, then the same with perf's :G
+  // The kernel's generic hardware events (the eight of perf's default list, the two stalled
+  // cycles) and generic hardware cache events in perf's order, then the same with perf's :G
   // (exclude_host) and :H (exclude_guest) modifiers. All are opened; counted (count,
-  // time_running) are the plain ones and, in a second pass, cycles and instructions with :G
-  // and :H. Tests expect a column's status from `opens` (what hostd's open sees) and values
+  // time_running) are the plain eight of perf's default list and, in a second pass, cycles
+  // and instructions with :G and :H. Tests expect a column's status from `opens` (what hostd's open sees) and values
   // from counts().
   std::vector<HardwareEventProbe> events;
   std::uint64_t busy_ns = 0;               // CPU time the first pass's thread spun

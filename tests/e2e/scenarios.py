@@ -26,6 +26,11 @@ BUSY_S = 2.0     # the busy loop of scenario 1
 MIN_CYCLES_PER_MS = 0.4e6
 HARDWARE_EVENTS = ["cycles", "instructions", "cache-references", "cache-misses", "branches",
                    "branch-misses", "bus-cycles", "ref-cycles"]  # perf's generic ones
+# What perf stat -ddd adds, in its order: generic hardware cache events.
+DETAILED_EVENTS = ["L1-dcache-loads", "L1-dcache-load-misses", "LLC-loads", "LLC-load-misses",
+                   "L1-icache-loads", "L1-icache-load-misses", "dTLB-loads", "dTLB-load-misses",
+                   "iTLB-loads", "iTLB-load-misses", "L1-dcache-prefetches",
+                   "L1-dcache-prefetch-misses"]
 
 
 def expect(condition, message):
@@ -266,9 +271,35 @@ def hardware_events(ctx):
                        f"({pmu.describe}): expected <not supported>")
     expect(output.value("task-clock", 1) >= 500, "task-clock vCPU1 < 500 ms for a 1 s spin "
                                                  "beside the hardware events")
+
+    # perf's -ddd: each cache event counted or <not supported>, as the host's probe says, and
+    # listed by perfkvm list as a Hardware cache event.
+    cache_line = next((text for text in listing.out.splitlines()
+                       if text.strip().startswith("L1-dcache-load-misses ")), "")
+    expect("[Hardware cache event]" in cache_line and
+           ("<not supported>" not in cache_line) == pmu.opens("L1-dcache-load-misses"),
+           f"perfkvm list's L1-dcache-load-misses line {cache_line.strip()!r} does not match this "
+           f"host ({pmu.describe})")
+    detailed = perfkvm(guest, "-ddd -e task-clock -p 'e2e_spin 0.3 1'")
+    expect_status(detailed, 0, "perfkvm -ddd -e task-clock")
+    detailed_output = reports.parse_human(detailed.err)
+    cache_counted = 0
+    for event in DETAILED_EVENTS:
+        line = detailed_output.line(event)
+        if pmu.opens(event):
+            cache_counted += 1
+            expect(line.value is not None, f"-ddd: {event} printed {line.text!r}, but this host "
+                                           f"counts it")
+        else:
+            expect(line.text == "<not supported>",
+                   f"-ddd: {event} printed {line.text!r}, but this host cannot count it: "
+                   "expected <not supported>")
+    expect(detailed_output.value("task-clock") > 0, "-ddd: task-clock not counted beside them")
     if not pmu.present:
         return pmu.branch("", "perfkvm list and 16 hardware columns (--mode all) all "
-                              "<not supported>, task-clock counted beside them")
+                              "<not supported>, task-clock counted beside them; -ddd: "
+                              f"{cache_counted} of {len(DETAILED_EVENTS)} cache events counted, "
+                              "the rest <not supported>")
 
     # --mode all against perf stat -e cycles:G,cycles:H -t TID on the same thread, same window:
     # the sides this host can count (the probe), each compared.
@@ -315,7 +346,8 @@ def hardware_events(ctx):
            f"rate {perf_rate:,.0f}; expected 0.6..1.6x (scaled)")
     return pmu.branch(f"perfkvm list supported; {'; '.join(figures)}; {counted} of 16 columns "
                       f"counted, {len(multiplexed)} multiplexed, cycles:H scaled to "
-                      f"{rate / perf_rate:.2f}x perf's rate", "")
+                      f"{rate / perf_rate:.2f}x perf's rate; -ddd: {cache_counted} of "
+                      f"{len(DETAILED_EVENTS)} cache events counted", "")
 
 
 # ---- 2: interval samples -------------------------------------------------------------------------

@@ -25,7 +25,14 @@ LOCALE_SOURCE = '/usr/share/i18n/locales/en_US'
 NO_COMMAND = '<no command>'
 
 HW = {'cpu-cycles': 0, 'instructions': 1, 'cache-references': 2, 'cache-misses': 3,
-      'branches': 4, 'branch-misses': 5, 'bus-cycles': 6, 'ref-cycles': 9}
+      'branches': 4, 'branch-misses': 5, 'bus-cycles': 6, 'stalled-cycles-frontend': 7,
+      'stalled-cycles-backend': 8, 'ref-cycles': 9}
+# PERF_TYPE_HW_CACHE: cache | op << 8 | result << 16 (perf_event_open(2)).
+_CACHES = {'L1-dcache': 0, 'L1-icache': 1, 'LLC': 2, 'dTLB': 3, 'iTLB': 4, 'branch': 5}
+_OPS = {'loads': 0, 'load-misses': 1 << 16, 'stores': 1 << 8, 'store-misses': 1 << 8 | 1 << 16,
+        'prefetches': 2 << 8, 'prefetch-misses': 2 << 8 | 1 << 16}
+HW_CACHE = {'%s-%s' % (cache, op): cache_id | bits
+            for cache, cache_id in _CACHES.items() for op, bits in _OPS.items()}
 SW = {'cpu-clock': 0, 'task-clock': 1, 'page-faults': 2, 'context-switches': 3,
       'cpu-migrations': 4, 'minor-faults': 5, 'major-faults': 6, 'alignment-faults': 7,
       'emulation-faults': 8, 'dummy': 9}
@@ -134,6 +141,7 @@ class Oracle:
             ev_name = c['event']
             if ev_name in HW: typ, cfg = 0, HW[ev_name]
             elif ev_name in SW: typ, cfg = 1, SW[ev_name]
+            elif ev_name in HW_CACHE: typ, cfg = 3, HW_CACHE[ev_name]
             else: raise OracleError('event %r has no perf type/config in perf-oracle.py' % ev_name)
             flags = 1 | 2 | (1 << 12)
             name = ev_name

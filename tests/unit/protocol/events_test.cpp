@@ -7,29 +7,60 @@
 
 using namespace perfkvm::protocol;
 
-TEST_CASE("the catalogue holds the seed's 17 events plus cpu-migrations") {
+TEST_CASE("the catalogue: the seed's 17 events, cpu-migrations, the stalled cycles and perf's "
+          "generic hardware cache events") {
   const auto events = event_catalogue();
-  CHECK(events.size() == 18);
+  CHECK(events.size() == 38);
   std::set<std::string_view> names;
   std::size_t hardware = 0;
+  std::size_t cache = 0;
   for (const auto& event : events) {
     names.insert(event.name);
     if (event.kind == EventKind::hardware) {
       ++hardware;
-      CHECK(event.perf_type == PERF_TYPE_HARDWARE);
+      CHECK((event.perf_type == PERF_TYPE_HARDWARE || event.perf_type == PERF_TYPE_HW_CACHE));
+      if (event.perf_type == PERF_TYPE_HW_CACHE) ++cache;
     } else {
       CHECK(event.perf_type == PERF_TYPE_SOFTWARE);
     }
   }
-  CHECK(names.size() == 18);
-  CHECK(hardware == 8);
+  CHECK(names.size() == 38);
+  CHECK(hardware == 28);
+  CHECK(cache == 18);
   for (auto name : {"cpu-cycles", "instructions", "cache-references", "cache-misses", "branches",
                     "branch-misses", "bus-cycles", "ref-cycles", "cpu-clock", "task-clock",
                     "page-faults", "context-switches", "minor-faults", "major-faults",
-                    "alignment-faults", "emulation-faults", "dummy", "cpu-migrations"}) {
+                    "alignment-faults", "emulation-faults", "dummy", "cpu-migrations",
+                    "stalled-cycles-frontend", "stalled-cycles-backend"}) {
     CAPTURE(name);
     CHECK(names.count(name) == 1);
   }
+}
+
+TEST_CASE("hardware cache events: perf's names, and its config (cache | op << 8 | result << 16)") {
+  struct Case {
+    const char* name;
+    std::uint64_t config;
+  };
+  for (const Case& c : {Case{"L1-dcache-loads", 0x0}, Case{"L1-dcache-load-misses", 0x10000},
+                        Case{"L1-dcache-stores", 0x100}, Case{"L1-dcache-prefetches", 0x200},
+                        Case{"L1-dcache-prefetch-misses", 0x10200},
+                        Case{"L1-icache-loads", 0x1}, Case{"L1-icache-load-misses", 0x10001},
+                        Case{"LLC-loads", 0x2}, Case{"LLC-load-misses", 0x10002},
+                        Case{"LLC-stores", 0x102}, Case{"dTLB-loads", 0x3},
+                        Case{"dTLB-load-misses", 0x10003}, Case{"iTLB-loads", 0x4},
+                        Case{"iTLB-load-misses", 0x10004}, Case{"branch-loads", 0x5},
+                        Case{"branch-load-misses", 0x10005}}) {
+    CAPTURE(c.name);
+    const EventInfo* event = find_event(c.name);
+    REQUIRE(event != nullptr);
+    CHECK(event->perf_type == PERF_TYPE_HW_CACHE);
+    CHECK(event->perf_config == c.config);
+    CHECK(event->kind == EventKind::hardware);  // the PMU counts them: policy class hardware
+  }
+  CHECK(find_event("idle-cycles-frontend")->perf_config == PERF_COUNT_HW_STALLED_CYCLES_FRONTEND);
+  CHECK(find_event("idle-cycles-backend")->name == "stalled-cycles-backend");
+  CHECK(find_event("l1-dcache-loads") == nullptr);  // case-sensitive, as perf's generic names
 }
 
 TEST_CASE("aliases resolve to their canonical event, as in perf") {

@@ -82,3 +82,57 @@ TEST_CASE("rates step through K, M and G above 1000") {
   CHECK(rate(7e12).unit == "G/sec");
   CHECK(rate(7e12).value == doctest::Approx(7000.0));
 }
+
+TEST_CASE("cache events: only a cache's read misses get a ratio, against its read accesses") {
+  CHECK(role_of("L1-dcache-loads") == EventRole::l1d_loads);
+  CHECK(role_of("L1-dcache-load-misses") == EventRole::l1d_load_misses);
+  CHECK(role_of("LLC-load-misses") == EventRole::ll_load_misses);
+  CHECK(role_of("iTLB-loads") == EventRole::itlb_loads);
+  // perf matches the whole config: stores, prefetches and the branch unit are plain counts.
+  CHECK(role_of("L1-dcache-stores") == EventRole::other);
+  CHECK(role_of("L1-dcache-prefetch-misses") == EventRole::other);
+  CHECK(role_of("branch-load-misses") == EventRole::other);
+  CHECK(role_of("stalled-cycles-frontend") == EventRole::stalled_frontend);
+  CHECK(role_of("idle-cycles-backend") == EventRole::stalled_backend);
+
+  ShadowStats stats;
+  stats.record(column("LLC-loads"), 400);
+  const Metric misses = derive_metric(column("LLC-load-misses"), 100, stats, 1);
+  REQUIRE(misses.kind == Metric::Kind::value);
+  CHECK(misses.value == doctest::Approx(25.0));
+  CHECK(misses.unit == "of all LL-cache accesses");
+  // A live perf stat feeds no reading of an unsupported event to its shadow stats: the ratio
+  // has no denominator and stays blank (JSON still names the unit).
+  const Metric no_loads = derive_metric(column("L1-icache-load-misses"), 100, stats, 1);
+  CHECK(no_loads.kind == Metric::Kind::blank);
+  CHECK(no_loads.unit == "of all L1-icache accesses");
+  // A guest-scope miss pairs with guest-scope loads only.
+  CHECK(derive_metric(column("LLC-load-misses", Scope::guest), 100, stats, 1).kind ==
+        Metric::Kind::blank);
+}
+
+TEST_CASE("stalled cycles: idle shares of the cycles, and stalled cycles per instruction") {
+  ShadowStats none;
+  // Without cycles perf's ratio is 0: the frontend's left blank, the backend's printed.
+  CHECK(derive_metric(column("stalled-cycles-frontend"), 50, none, 1).kind == Metric::Kind::blank);
+  const Metric backend_alone = derive_metric(column("stalled-cycles-backend"), 50, none, 1);
+  REQUIRE(backend_alone.kind == Metric::Kind::value);
+  CHECK(backend_alone.value == 0);
+  CHECK(backend_alone.unit == "backend cycles idle");
+
+  ShadowStats stats;
+  stats.record(column("cpu-cycles"), 1000);
+  stats.record(column("stalled-cycles-frontend"), 200);
+  stats.record(column("stalled-cycles-backend"), 300);
+  const Metric frontend = derive_metric(column("stalled-cycles-frontend"), 200, stats, 1);
+  REQUIRE(frontend.kind == Metric::Kind::value);
+  CHECK(frontend.value == doctest::Approx(20.0));
+  // Instructions: the larger stalled count per instruction, on a line of its own.
+  const auto per_insn = derive_second_metric(column("instructions"), 600, stats);
+  REQUIRE(per_insn.has_value());
+  CHECK(per_insn->value == doctest::Approx(0.5));
+  CHECK(per_insn->unit == "stalled cycles per insn");
+  CHECK_FALSE(derive_second_metric(column("instructions"), 600, none).has_value());
+  CHECK_FALSE(derive_second_metric(column("instructions"), 0, stats).has_value());
+  CHECK_FALSE(derive_second_metric(column("cpu-cycles"), 600, stats).has_value());
+}
