@@ -39,11 +39,14 @@ std::uint32_t parse_index(std::string_view text, std::string_view whole) {
 std::vector<std::string> parse_event_list(std::string_view text) {
   std::vector<std::string> events;
   for (const auto name : split(text, ", \t")) {
-    if (!protocol::find_event(name)) {
+    const protocol::ParsedEventName parsed = protocol::parse_event_name(name);
+    if (parsed.event == nullptr) {
       throw std::invalid_argument("unknown event '" + std::string(name) +
                                   "'; valid events: " + protocol::event_names_list() +
-                                  " (aliases: " + protocol::event_aliases_list() + ")");
+                                  " (aliases: " + protocol::event_aliases_list() +
+                                  "; :G or :H after a hardware event: one side only)");
     }
+    if (!parsed.problem.empty()) throw std::invalid_argument(parsed.problem);
     events.emplace_back(name);
   }
   if (events.empty()) throw std::invalid_argument("no events given");

@@ -117,6 +117,38 @@ const EventInfo* find_event(std::string_view name_or_alias) {
   return it == kCatalogue.end() ? nullptr : &*it;
 }
 
+ParsedEventName parse_event_name(std::string_view spelt) {
+  ParsedEventName parsed;
+  const auto colon = spelt.find(':');
+  parsed.base = spelt.substr(0, colon);
+  parsed.event = find_event(parsed.base);
+  if (colon == std::string_view::npos || parsed.event == nullptr) return parsed;
+  const std::string_view modifiers = spelt.substr(colon + 1);
+  const std::string quoted = "'" + std::string(spelt) + "': ";
+  if (modifiers == "G") {
+    parsed.modifier = EventModifier::guest;
+  } else if (modifiers == "H") {
+    parsed.modifier = EventModifier::host;
+  } else if (modifiers.find_first_of("uk") != std::string_view::npos) {
+    parsed.problem =
+        quoted + "a host cannot split a guest's user and kernel time: it counts the vCPU "
+                 "threads, where perf's :u and :k would exclude the host's own user or kernel "
+                 "level, not the guest's; use :G for the guest side or :H for the host side";
+  } else if (modifiers == "GH" || modifiers == "HG") {
+    parsed.problem = quoted + "choose :G or :H (without a modifier the event counts both)";
+  } else {
+    parsed.problem = quoted + "modifier '" + std::string(modifiers) +
+                     "' is not supported; perfkvm takes :G (the guest side only) and :H (the "
+                     "host side only)";
+  }
+  if (parsed.problem.empty() && parsed.event->kind == EventKind::software) {
+    parsed.problem = quoted + ":G and :H split a hardware count between guest and host; a "
+                              "software event counts the vCPU thread as a whole";
+  }
+  if (!parsed.problem.empty()) parsed.modifier = EventModifier::none;
+  return parsed;
+}
+
 std::string event_names_list() {
   std::string list;
   for (const auto& event : kCatalogue) {

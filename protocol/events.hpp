@@ -31,6 +31,24 @@ std::span<const EventInfo> event_catalogue();
 // Finds an event by canonical name or alias (exact, case-sensitive as in perf).
 const EventInfo* find_event(std::string_view name_or_alias);
 
+// perf's guest/host modifiers on an event name: "cycles:G" counts the guest side only (perf's
+// exclude_host), "cycles:H" the host side only (exclude_guest); none counts both.
+enum class EventModifier { none, guest, host };
+
+struct ParsedEventName {
+  const EventInfo* event = nullptr;  // null: the name (before any modifier) is not an event
+  std::string_view base;             // the name as spelt, without its modifier
+  EventModifier modifier = EventModifier::none;
+  // Why a known event with a modifier is refused (":u", ":k", a software event with :G, ...);
+  // empty when the name is usable (or unknown: event is null then).
+  std::string problem;
+};
+
+// "cycles", "cycles:G", "instructions:H". Rules (PROTOCOL.md §9): one of :G or :H, on a
+// hardware event; perf's :u and :k are refused with why a host cannot honour them, other perf
+// modifiers as not supported. Pure: both agents check names with it.
+ParsedEventName parse_event_name(std::string_view spelt);
+
 // Comma-separated canonical names, for "valid events are: ..." messages.
 std::string event_names_list();
 // Comma-separated aliases ("cycles, branch-instructions, ..."), in catalogue order.

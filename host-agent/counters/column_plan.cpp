@@ -10,12 +10,16 @@ using protocol::StartMode;
 
 namespace {
 
-// The one rule of §4.2: which scopes an event is counted in for a start mode.
+// The one rule of §4.2: which scopes an event is counted in for a start mode; a :G or :H on
+// the name (§9) fixes the one scope, whatever the mode.
 void append_columns(std::vector<CounterColumn>& columns, const protocol::EventInfo* event,
-                    StartMode mode, std::string_view label) {
+                    StartMode mode, std::string_view label,
+                    protocol::EventModifier modifier = protocol::EventModifier::none) {
   if (event == nullptr) throw std::invalid_argument("plan_columns: null event");
   const auto add = [&](Scope scope) { columns.push_back({event, scope, std::string(label)}); };
   if (event->kind == EventKind::software) return add(Scope::all);
+  if (modifier == protocol::EventModifier::guest) return add(Scope::guest);
+  if (modifier == protocol::EventModifier::host) return add(Scope::host);
   switch (mode) {
     case StartMode::all:
       return add(Scope::all);
@@ -44,9 +48,11 @@ std::vector<CounterColumn> plan_named_columns(std::span<const std::string> names
   std::vector<CounterColumn> columns;
   columns.reserve(names.size() * 2);
   for (const auto& name : names) {
-    const protocol::EventInfo* event = protocol::find_event(name);
-    if (event == nullptr) throw std::invalid_argument("unknown event '" + name + "'");
-    append_columns(columns, event, mode, name);
+    const protocol::ParsedEventName parsed = protocol::parse_event_name(name);
+    if (parsed.event == nullptr) throw std::invalid_argument("unknown event '" + name + "'");
+    if (!parsed.problem.empty()) throw std::invalid_argument(parsed.problem);
+    // Labelled without the modifier: the column's scope carries it (printed "cycles:G").
+    append_columns(columns, parsed.event, mode, parsed.base, parsed.modifier);
   }
   return columns;
 }

@@ -31,9 +31,10 @@ std::vector<CounterColumn> plan_columns(std::span<const protocol::EventInfo* con
                                         protocol::StartMode mode);
 
 // The same plan for events named as a request or a command line names them (canonical names or
-// aliases, §9), each column labelled as spelt. This is the plan a measurement counts and that
+// aliases, §9, with perf's :G or :H for one side only), each column labelled as spelt (without
+// the modifier, which the column's scope carries). This is the plan a measurement counts and that
 // admission budgets: everything that needs a request's columns takes them from here. Throws
-// std::invalid_argument for a name not in the catalogue (callers that answer an unknown name
+// std::invalid_argument for a name not in the catalogue or a refused modifier (callers that answer an unknown name
 // with their own error check the names first).
 std::vector<CounterColumn> plan_named_columns(std::span<const std::string> names,
                                               protocol::StartMode mode);

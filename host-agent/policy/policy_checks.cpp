@@ -17,7 +17,7 @@ std::string refusal(std::string_view domain, std::string_view rule, const std::s
 
 bool names_hardware_event(const protocol::Start& start) {
   return std::any_of(start.events.begin(), start.events.end(), [](const std::string& name) {
-    const protocol::EventInfo* event = protocol::find_event(name);
+    const protocol::EventInfo* event = protocol::parse_event_name(name).event;
     return event != nullptr && event->kind == protocol::EventKind::hardware;
   });
 }
@@ -51,7 +51,7 @@ bool event_allowed(const EffectivePolicy& policy, const protocol::EventInfo& eve
 PolicyRefusal check_events_allowed(const protocol::Start& start, std::string_view domain,
                                    const EffectivePolicy& policy) {
   for (const auto& name : start.events) {
-    const protocol::EventInfo* event = protocol::find_event(name);
+    const protocol::EventInfo* event = protocol::parse_event_name(name).event;
     if (event == nullptr || event_allowed(policy, *event)) continue;
     return refusal(domain, "events",
                    "does not allow event '" + printable(name, kMaxShown) + "' (allowed: " +

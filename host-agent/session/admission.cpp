@@ -65,11 +65,14 @@ StartDecision check_start(const protocol::Start& start,
   }
   // 3. Names only: an event the host cannot count is admitted, as a not-supported column.
   for (const auto& name : start.events) {
-    if (protocol::find_event(name) == nullptr) {
+    const protocol::ParsedEventName parsed = protocol::parse_event_name(name);
+    if (parsed.event == nullptr) {
       return StartRefusal{ErrorCode::unknown_event, "unknown event '" + name +
                                                         "'; valid events: " +
                                                         protocol::event_names_list()};
     }
+    // A modifier this host cannot honour (":u", ":k", a software event's ":G", ...).
+    if (!parsed.problem.empty()) return StartRefusal{ErrorCode::unknown_event, parsed.problem};
   }
   std::vector<CounterColumn> plan = plan_named_columns(start.events, start.mode);
   // 4.

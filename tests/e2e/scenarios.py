@@ -280,16 +280,17 @@ def hardware_events(ctx):
            ("<not supported>" not in cache_line) == pmu.opens("L1-dcache-load-misses"),
            f"perfkvm list's L1-dcache-load-misses line {cache_line.strip()!r} does not match this "
            f"host ({pmu.describe})")
-    detailed = perfkvm(guest, "-ddd -e task-clock -p 'e2e_spin 0.3 1'")
-    expect_status(detailed, 0, "perfkvm -ddd -e task-clock")
+    # With perf's :G and :H beside them: one column each, its side as the probe says.
+    detailed = perfkvm(guest, "-ddd -e task-clock,cycles:G,instructions:H -p 'e2e_spin 0.3 1'")
+    expect_status(detailed, 0, "perfkvm -ddd -e task-clock,cycles:G,instructions:H")
     detailed_output = reports.parse_human(detailed.err)
     cache_counted = 0
-    for event in DETAILED_EVENTS:
+    for event in ["cycles:G", "instructions:H"] + DETAILED_EVENTS:
         line = detailed_output.line(event)
         if pmu.opens(event):
-            cache_counted += 1
             expect(line.value is not None, f"-ddd: {event} printed {line.text!r}, but this host "
                                            f"counts it")
+            cache_counted += 0 if ":" in event else 1
         else:
             expect(line.text == "<not supported>",
                    f"-ddd: {event} printed {line.text!r}, but this host cannot count it: "
@@ -297,9 +298,10 @@ def hardware_events(ctx):
     expect(detailed_output.value("task-clock") > 0, "-ddd: task-clock not counted beside them")
     if not pmu.present:
         return pmu.branch("", "perfkvm list and 16 hardware columns (--mode all) all "
-                              "<not supported>, task-clock counted beside them; -ddd: "
-                              f"{cache_counted} of {len(DETAILED_EVENTS)} cache events counted, "
-                              "the rest <not supported>")
+                              "<not supported>, task-clock counted beside them; -ddd with "
+                              f"cycles:G, instructions:H: {cache_counted} of "
+                              f"{len(DETAILED_EVENTS)} cache events counted, every column as "
+                              "the probe says")
 
     # --mode all against perf stat -e cycles:G,cycles:H -t TID on the same thread, same window:
     # the sides this host can count (the probe), each compared.

@@ -679,16 +679,19 @@ TEST_CASE("sessions ended by lease or replacement free their place in the domain
   CHECK(context->active_sessions == 1);
 }
 
-TEST_CASE("columns are named as the request named the events, one or two per event") {
+TEST_CASE("columns are named as the request named the events, one or two per event (one with :G)") {
   Harness h;
   auto [connection, guest] = h.connect(h.domain("web1"));
   guest->send(hello());
   guest->receive_until<Welcome>();
-  auto request = start(1, {"cycles", "cpu-cycles", "cs"});
+  auto request = start(1, {"cycles", "cpu-cycles", "cs", "instructions:G"});
   request.mode = StartMode::both;
   guest->send(request);
   const auto started = guest->receive_until<Started>();
-  REQUIRE(started.columns.size() == 5);
+  REQUIRE(started.columns.size() == 6);
+  // perf's :G names the one side, whatever the mode; the column is named without it.
+  CHECK(started.columns[5].event == "instructions");
+  CHECK(started.columns[5].scope == Scope::guest);
   CHECK(started.columns[0].event == "cycles");
   CHECK(started.columns[0].scope == Scope::guest);
   CHECK(started.columns[1].event == "cycles");

@@ -324,13 +324,17 @@ void FakeHost::handle(Connection& connection, const protocol::Message& message) 
     auto& started = connection.started;
     started = protocol::Started{nonce, start->request_id, {}, {}, start->interval_ms};
     for (const auto& name : start->events) {
-      const bool hardware = is_hardware(name);
+      const protocol::ParsedEventName parsed = protocol::parse_event_name(name);
+      const bool hardware = is_hardware(std::string(parsed.base));
+      using Modifier = protocol::EventModifier;
       const protocol::Scope scope =
-          !hardware || start->mode == protocol::StartMode::all ? protocol::Scope::all
+          hardware && parsed.modifier == Modifier::guest ? protocol::Scope::guest
+          : hardware && parsed.modifier == Modifier::host ? protocol::Scope::host
+          : !hardware || start->mode == protocol::StartMode::all ? protocol::Scope::all
           : start->mode == protocol::StartMode::host           ? protocol::Scope::host
                                                                : protocol::Scope::guest;
       started.columns.push_back(
-          {std::string(protocol::find_event(name)->name), scope,
+          {std::string(parsed.event->name), scope,
            hardware ? protocol::ColumnStatus::not_supported : protocol::ColumnStatus::counted,
            hardware ? kNoPmu : ""});
     }

@@ -89,3 +89,29 @@ TEST_CASE("the list of valid names starts with the hardware events") {
   CHECK(event_names_list().rfind("cpu-cycles, instructions, ", 0) == 0);
   CHECK(event_names_list().find("cpu-migrations") != std::string::npos);
 }
+
+TEST_CASE("perf's :G and :H on a hardware event; :u, :k and the rest refused with why") {
+  const ParsedEventName guest = parse_event_name("cycles:G");
+  CHECK(guest.event == find_event("cpu-cycles"));
+  CHECK(guest.base == "cycles");
+  CHECK(guest.modifier == EventModifier::guest);
+  CHECK(guest.problem.empty());
+  CHECK(parse_event_name("LLC-load-misses:H").modifier == EventModifier::host);
+  const ParsedEventName plain = parse_event_name("cs");
+  CHECK(plain.event == find_event("context-switches"));
+  CHECK(plain.modifier == EventModifier::none);
+  CHECK(plain.problem.empty());
+  // Unknown before any modifier is looked at: the caller's unknown-event message.
+  CHECK(parse_event_name("cyles:G").event == nullptr);
+  CHECK(parse_event_name("cyles:G").problem.empty());
+  for (const char* refused : {"cycles:u", "cycles:k", "cycles:uk", "cycles:Gu", "cycles:GH",
+                              "cycles:pp", "cycles:", "task-clock:G", "cs:H"}) {
+    CAPTURE(refused);
+    const ParsedEventName parsed = parse_event_name(refused);
+    CHECK(parsed.event != nullptr);
+    CHECK(parsed.modifier == EventModifier::none);
+    CHECK(parsed.problem.rfind("'" + std::string(refused) + "': ", 0) == 0);
+  }
+  CHECK(parse_event_name("cycles:k").problem.find("cannot split a guest's user and kernel time") !=
+        std::string::npos);
+}

@@ -107,6 +107,28 @@ TEST_CASE("admission rule 3: an unknown name, before the interval; supported or 
   CHECK(plan[1].name() == "cs");
 }
 
+TEST_CASE("admission rule 3: perf's :G / :H fix one side of a hardware event; other modifiers "
+          "are refused with why") {
+  Admission a;
+  auto s = start({"cycles:G", "instructions", "cycles:H"});
+  s.mode = StartMode::both;
+  const auto plan = admitted(a.check(s)).plan;
+  REQUIRE(plan.size() == 4);  // the modifiers' one column each, instructions both sides
+  CHECK(plan[0].name() == "cycles");
+  CHECK(plan[0].scope == Scope::guest);
+  CHECK(plan[1].scope == Scope::guest);
+  CHECK(plan[2].scope == Scope::host);
+  CHECK(plan[3].name() == "cycles");
+  CHECK(plan[3].scope == Scope::host);
+  const StartRefusal user = refused(a.check(start({"task-clock", "cycles:u"})));
+  CHECK(user.code == ErrorCode::unknown_event);
+  CHECK(user.message.rfind("'cycles:u': a host cannot split a guest's user and kernel time", 0) == 0);
+  CHECK(refused(a.check(start({"task-clock:H"}))).message ==
+        "'task-clock:H': :G and :H split a hardware count between guest and host; a software "
+        "event counts the vCPU thread as a whole");
+  CHECK(refused(a.check(start({"cycels:G"}))).message.rfind("unknown event 'cycels:G'", 0) == 0);
+}
+
 TEST_CASE("admission rule 4: an interval below min_interval_ms, before the vCPUs") {
   Admission a;
   auto s = start({"task-clock"});
