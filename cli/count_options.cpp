@@ -62,7 +62,8 @@ protocol::StartMode parse_mode(std::string_view text) {
 CountOptionSet::CountOptionSet(CLI::App& app, const CountOptionsHelp& help) {
   app.add_option("-e,--event,--events", event_args_,
                  "events, comma or space separated; -e may repeat\n(default: perf stat's" +
-                     (help.event_names_from.empty() ? "" : "; see " + help.event_names_from) + ")")
+                     (help.event_names_from.empty() ? "" : "; see " + help.event_names_from) +
+                     ");\ncycles:G or cycles:H: the guest's or the host's\nside only")
       ->option_text("EVENTS")
       ->type_name("EVENTS")
       ->group(help.count_group)
