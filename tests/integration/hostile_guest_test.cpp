@@ -805,11 +805,15 @@ std::vector<Attack> attacks() {
          const std::string valid = "; valid events: " + event_names_list();
          do {
            const auto round_began = Clock::now();
-           // Names only count: the catalogue's, exactly (§9: no case folding, no modifiers).
-           for (const std::string name : {"no-such-event", "Task-Clock", "cycles:u"}) {
+           // Names only count: the catalogue's, exactly (§9: no case folding); a modifier
+           // other than :G or :H is refused with its reason (protocol/events.hpp).
+           for (const std::string name :
+                {"no-such-event", "Task-Clock", "cycles:u", "Task-Clock:G", "task-clock:G"}) {
              const Start s = hostile.start_of({"task-clock", name});
              hostile.guest.send(s);
-             hostile.expect_error(ErrorCode::unknown_event, "unknown event '" + name + "'" + valid,
+             const std::string refused = parse_event_name(name).problem;
+             hostile.expect_error(ErrorCode::unknown_event,
+                                  refused.empty() ? "unknown event '" + name + "'" + valid : refused,
                                   hostile.nonce, s.request_id);
            }
            // Duplicates, by name and by alias: hostd counts each entry as its own

@@ -1,34 +1,16 @@
-// RegionOfInterest: one rule a case. Readings are of one column on one vCPU, task-clock-like:
-// at t seconds the counter reads 0.5 t s (half a CPU busy), unmultiplexed.
+// RegionOfInterest: one rule a case, on task_clock_readings.hpp's readings.
 #include <doctest/doctest.h>
 
 #include "guest-agent/region_of_interest.hpp"
+#include "task_clock_readings.hpp"
 
 using namespace perfkvm;
 using namespace perfkvm::guest;
+using perfkvm::test::at;
+using perfkvm::test::kSecond;
+using perfkvm::test::report_at;
 
 namespace {
-
-constexpr std::uint64_t kSecond = 1'000'000'000;
-
-protocol::Sample at(double seconds) {
-  protocol::Sample sample;
-  sample.elapsed_ns = static_cast<std::uint64_t>(seconds * kSecond);
-  sample.totals = {protocol::Count{sample.elapsed_ns / 2, sample.elapsed_ns, sample.elapsed_ns}};
-  sample.vcpus = {{0, protocol::VcpuStatus::running, sample.totals}};
-  return sample;
-}
-
-protocol::Report report_at(double seconds) {
-  const auto last = at(seconds);
-  protocol::Report report;
-  report.duration_ns = last.elapsed_ns;
-  report.columns = {{"task-clock", protocol::Scope::all, protocol::ColumnStatus::counted, ""}};
-  report.totals = last.totals;
-  report.vcpus = last.vcpus;
-  report.samples_dropped = 2;
-  return report;
-}
 
 std::uint64_t value(const protocol::Report& report) { return report.totals.at(0)->value; }
 

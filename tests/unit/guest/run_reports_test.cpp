@@ -1,31 +1,17 @@
 // The final report of one run or of N (-r N): phases kept only when every run marked the
-// same ones, and the note on the counted share of the time. Readings as in
-// region_of_interest_test.cpp: at t seconds task-clock reads 0.5 t s.
+// same ones, and the note on the counted share of the time (task_clock_readings.hpp).
 #include <doctest/doctest.h>
 
 #include "guest-agent/run_reports.hpp"
+#include "task_clock_readings.hpp"
 
 using namespace perfkvm;
 using namespace perfkvm::guest;
+using perfkvm::test::at;
+using perfkvm::test::kSecond;
+using perfkvm::test::report_at;
 
 namespace {
-
-constexpr std::uint64_t kSecond = 1'000'000'000;
-
-protocol::Sample at(double seconds) {
-  protocol::Sample sample;
-  sample.elapsed_ns = static_cast<std::uint64_t>(seconds * kSecond);
-  sample.totals = {protocol::Count{sample.elapsed_ns / 2, sample.elapsed_ns, sample.elapsed_ns}};
-  return sample;
-}
-
-protocol::Report report_at(double seconds) {
-  protocol::Report report;
-  report.duration_ns = static_cast<std::uint64_t>(seconds * kSecond);
-  report.columns = {{"task-clock", protocol::Scope::all, protocol::ColumnStatus::counted, ""}};
-  report.totals = at(seconds).totals;
-  return report;
-}
 
 // A run of `seconds` with a mark named `phase` half-way.
 RunReports marked_run(double seconds, const std::string& phase) {

@@ -7,19 +7,14 @@
 #include <sstream>
 
 #include "report/formatter.hpp"
+#include "test_columns.hpp"
 
 using namespace perfkvm::report;
 using namespace perfkvm::protocol;
 
-namespace {
+using perfkvm::test::column;
 
-// A counted column (Column has more fields than the tests care about).
-Column column(std::string event, Scope scope = Scope::all) {
-  Column result;
-  result.event = std::move(event);
-  result.scope = scope;
-  return result;
-}
+namespace {
 
 Report software_report() {
   Report report;

@@ -1,21 +1,13 @@
 #include <doctest/doctest.h>
 
 #include "report/metrics.hpp"
+#include "test_columns.hpp"
 
 using namespace perfkvm::report;
 using perfkvm::protocol::Column;
 using perfkvm::protocol::Scope;
 
-namespace {
-
-// A counted column (Column has more fields than the tests care about).
-Column column(std::string event, Scope scope = Scope::all) {
-  Column result;
-  result.event = std::move(event);
-  result.scope = scope;
-  return result;
-}
-}  // namespace
+using perfkvm::test::column;
 
 TEST_CASE("roles follow the catalogue's perf type and config") {
   CHECK(role_of("task-clock") == EventRole::clock);

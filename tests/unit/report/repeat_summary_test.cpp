@@ -7,18 +7,14 @@
 
 #include "report/formatter.hpp"
 #include "report/repeat_summary.hpp"
+#include "test_columns.hpp"
 
 using namespace perfkvm::report;
 using namespace perfkvm::protocol;
 
-namespace {
+using perfkvm::test::column;
 
-Column column(std::string event, ColumnStatus status = ColumnStatus::counted) {
-  Column result;
-  result.event = std::move(event);
-  result.status = status;
-  return result;
-}
+namespace {
 
 // Run k (0, 1, 2): 1.0, 1.1, 1.2 s; task-clock half of it; context-switches always 100;
 // cycles not supported (the /sec metric is per second of task-clock). Per vCPU: vCPU 0 a fifth, vCPU 1 four fifths of each.
@@ -27,7 +23,7 @@ Report run(int k) {
   Report report;
   report.duration_ns = ns;
   report.columns = {column("task-clock"), column("context-switches"),
-                    column("cycles", ColumnStatus::not_supported)};
+                    column("cycles", Scope::all, ColumnStatus::not_supported)};
   report.totals = {Count{ns / 2, ns, ns}, Count{100, ns, ns}, std::nullopt};
   report.vcpus = {{0, VcpuStatus::running, {Count{ns / 10, ns, ns}, Count{20, ns, ns}, std::nullopt}},
                   {1, VcpuStatus::running, {Count{ns * 4 / 10, ns, ns}, Count{80, ns, ns}, std::nullopt}}};
