@@ -102,6 +102,12 @@ CountOptionSet::CountOptionSet(CLI::App& app, const CountOptionsHelp& help) {
           ->option_text("SEP")
           ->group(help.output_group);
   app.add_flag("-j,--json", json_, "JSON output, one object per line")->group(help.output_group);
+  // perf's -B is on by default: it matters only as a refusal with -x, and against --no-big-num.
+  app.add_flag("-B,--big-num", big_num_,
+               "group the counts' digits by LC_NUMERIC (default)")
+      ->group(help.output_group);
+  app.add_flag("--no-big-num", no_big_num_, "counts without thousands' separators")
+      ->group(help.output_group);
   app.add_option("-o,--output", output_,
                  "write the report to FILE instead of " + help.report_stream)
       ->option_text("FILE")
@@ -136,6 +142,10 @@ CountOptions CountOptionSet::finish() const {
     options.format.separator = separator_;
   }
   if (json_) options.format.format = report::OutputFormat::json;
+  if (big_num_ && no_big_num_) throw UsageError("-B and --no-big-num: choose one");
+  // perf stat: "-B option not supported with -x"; CSV is never grouped.
+  if (big_num_ && csv) throw UsageError("-B and -x: CSV output is never grouped (as perf's)");
+  if (no_big_num_) options.format.big_num = false;
   if (!output_.empty()) options.output_path = output_;
   return options;
 }

@@ -1,5 +1,5 @@
 // The options perfkvm and perfkvm-host stat share, spelt alike and checked alike: what to
-// count (-e, -d, --vcpu, --cpu, --mode) and how to print it (-i, -A, -x, -j, -o). Each CLI adds
+// count (-e, -d, --vcpu, --cpu, --mode) and how to print it (-i, -A, -x, -j, -B, -o). Each CLI adds
 // its own options around them (perfkvm: -p and the command; perfkvm-host stat: DOMAIN and
 // --duration).
 #pragma once
@@ -25,7 +25,8 @@ struct CountOptions {
   std::optional<std::uint32_t> interval_ms;         // -i MS; none: only the final report
   std::optional<std::vector<std::uint32_t>> vcpus;  // --vcpu / --cpu; none: every vCPU
   protocol::StartMode mode = protocol::StartMode::all;
-  // format, separator and per_vcpu (-A) only; command and target_label are each CLI's.
+  // format, separator, per_vcpu (-A) and big_num (-B) only; command, target_label and the
+  // numeric locale are each CLI's.
   report::FormatOptions format;
   std::optional<std::string> output_path;  // -o FILE; none: the CLI's usual stream
 };
@@ -33,7 +34,7 @@ struct CountOptions {
 // What differs between the two CLIs' help for these options.
 struct CountOptionsHelp {
   std::string count_group;       // the help section of -e, --cpu, --vcpu, --mode
-  std::string output_group;      // the help section of -i, -A, -x, -j, -o
+  std::string output_group;      // the help section of -i, -A, -x, -j, -B, -o
   std::string event_names_from;  // "perfkvm list": where the user sees the events; or empty
   std::string report_stream;     // "stderr": where the report goes without -o
   bool offer_cpu = false;        // --cpu N, the seed tool's spelling: perfkvm only
@@ -62,6 +63,8 @@ class CountOptionSet {
   std::string separator_;
   CLI::Option* separator_option_ = nullptr;  // tells `-x ""` from no -x
   bool json_ = false;
+  bool big_num_ = false;     // -B given (perf's default anyway: it matters against -x)
+  bool no_big_num_ = false;  // --no-big-num
   std::string output_;
 };
 

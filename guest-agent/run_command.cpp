@@ -18,6 +18,7 @@
 #include "guest-agent/signal_watch.hpp"
 #include "guest-agent/transport.hpp"
 #include "report/number_format.hpp"
+#include "report/numeric_locale.hpp"
 
 namespace perfkvm::guest {
 
@@ -161,6 +162,9 @@ RunEnd run_once(const RunSetting& run) {
 
   RunEnd end;
   end.format = options.format;
+  // perf's human numbers follow the environment's LC_NUMERIC (numeric_locale.hpp says what a
+  // static perfkvm does where the guest's locale data is missing).
+  end.format.numeric = report::numeric_locale("");
   end.format.target_label = target_label(run.session.welcome(), started);
   if (options.pin) end.format.target_label += ", the command pinned to them";
   RunMonitor monitor(started, end.format, run.output, diagnostics, /*counting_at_start=*/!delayed);

@@ -182,19 +182,23 @@ namespace {
 
 // perf's " %17.9f seconds time elapsed"; over several runs the mean with its standard error,
 // at two digits more than the error's first significant one, and the relative error.
-std::string elapsed_line(std::uint64_t mean_ns, std::size_t runs, double error_ns) {
+std::string elapsed_line(std::uint64_t mean_ns, std::size_t runs, double error_ns,
+                         const NumericLocale& numeric) {
+  const auto number = [&numeric](double value, int precision) {
+    return localized(fixed(value, precision), numeric, false);
+  };
   const double seconds = static_cast<double>(mean_ns) / 1e9;
-  if (runs <= 1) return "\n " + pad_left(fixed(seconds, 9), 17) + " seconds time elapsed\n\n";
+  if (runs <= 1) return "\n " + pad_left(number(seconds, 9), 17) + " seconds time elapsed\n\n";
   const double error = error_ns / 1e9;
   // perf's get_precision: lround(ceil(-log10(error))), 0 above 1; for an error of 0 that is
   // lround(inf), which is 0 on x86-64 (and then the 2 more digits).
   int digits = 0;
   if (error > 0 && error <= 1) digits = static_cast<int>(std::lround(std::ceil(-std::log10(error))));
   const int precision = digits + 2;
-  std::string line = "\n " + pad_left(fixed(seconds, precision), 17) + " +- " +
-                     fixed(error, precision) + " seconds time elapsed";
+  std::string line = "\n " + pad_left(number(seconds, precision), 17) + " +- " +
+                     number(error, precision) + " seconds time elapsed";
   const double pct = relative_error_pct(error, seconds);
-  if (pct != 0) line += "  ( +-" + pad_left(fixed(pct, 2), 6) + "% )";
+  if (pct != 0) line += "  ( +-" + pad_left(number(pct, 2), 6) + "% )";
   return line + "\n\n";
 }
 
@@ -205,7 +209,7 @@ std::string format_block(const protocol::Report& report, std::vector<Group> grou
   if (human) out += "\n Performance counter stats for " + header_target(options, runs) + ":\n\n";
   write_block(report.columns, groups, report.duration_ns, std::nullopt, options, out);
   if (human) {
-    out += elapsed_line(report.duration_ns, runs, elapsed_error_ns);
+    out += elapsed_line(report.duration_ns, runs, elapsed_error_ns, options.numeric);
     out += notes(report);
     for (const auto& note : options.notes) out += "# " + note + "\n";
   }

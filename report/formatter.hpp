@@ -5,8 +5,10 @@
 // human layout, `-I` interval lines, `-x SEP` CSV, `-j` JSON (one object per line) and `-A`
 // per-CPU rows (here per vCPU), with perf's widths, metrics and quirks. Where perfkvm differs,
 // on purpose:
-//  - Numbers always use en_US conventions ('.' decimal point, ',' thousands grouping in human
-//    output), whatever the process locale; perf follows LC_NUMERIC.
+//  - Numbers in human output follow FormatOptions::numeric, the LC_NUMERIC conventions the CLI
+//    read from the environment (numeric_locale.hpp), as perf's follow printf's after
+//    setlocale(LC_ALL, ""); CSV and JSON always use the C locale's '.' and no grouping, where
+//    perf's would take a comma decimal point from, e.g., de_DE (and clash with -x , or JSON).
 //  - Per-vCPU rows are labelled "vCPU0" where perf says "CPU0" (same 11-column field in human
 //    output); JSON uses the key "vcpu" (perf: "cpu") plus "vcpu-status": "running"|"ended".
 //    A vCPU whose thread ended (its counts are final) gets "  (ended)" at the end of its human
@@ -29,6 +31,7 @@
 #include <vector>
 
 #include "protocol/messages.hpp"
+#include "report/number_format.hpp"
 
 namespace perfkvm::report {
 
@@ -37,6 +40,11 @@ enum class OutputFormat { human, csv, json };
 struct FormatOptions {
   OutputFormat format = OutputFormat::human;
   std::string separator = ",";  // -x SEP, for csv
+  // Human output: numbers as printf prints them in this LC_NUMERIC (default: the C locale's).
+  NumericLocale numeric;
+  // -B / --big-num (perf's default) and --no-big-num: the counts' integer digits grouped as
+  // `numeric` says (no separator in C / POSIX, ',' in en_US); only the counts, as perf's %'.
+  bool big_num = true;
   // -A: one line per vCPU and event (event-major, like perf), from the message's vCPU rows.
   // Without vCPU rows in the message the totals are printed instead.
   bool per_vcpu = false;

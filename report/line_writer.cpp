@@ -40,14 +40,16 @@ std::string running_percent(const CounterLine& line) {
 int value_precision(const CounterLine& line) { return display_scale(line.event) == 1.0 ? 0 : 2; }
 
 // perf's print_metric_std: " # VALUE UNIT" in METRIC_LEN columns, or blanks.
-void write_human_metric(const Metric& metric, std::string& out) {
+void write_human_metric(const NumericLocale& numeric, const Metric& metric, std::string& out) {
   if (metric.kind != Metric::Kind::value) {
     out += std::string(kMetricWidth, ' ');
     return;
   }
   const MetricFormat& format = metric.format;
   const std::string shown =
-      " # " + pad_left(fixed(metric.value, format.precision), static_cast<std::size_t>(format.width)) +
+      " # " +
+      pad_left(localized(fixed(metric.value, format.precision), numeric, false),
+               static_cast<std::size_t>(format.width)) +
       std::string(format.suffix);
   const std::size_t unit_width = shown.size() + 1 < kMetricWidth ? kMetricWidth - shown.size() - 1 : 0;
   out += shown + ' ' + pad_right(metric.unit, unit_width);
@@ -65,18 +67,20 @@ std::string human_prefix(const CounterLine& line) {
 constexpr std::size_t kNewLineIndent = 49;
 constexpr std::size_t kNewLineVcpuIndent = 8;
 
-void write_human(const CounterLine& line, std::string& out) {
+void write_human(const FormatOptions& options, const CounterLine& line, std::string& out) {
+  const NumericLocale& numeric = options.numeric;
   out += human_prefix(line);
   const std::string name = printable(display_name(line.event, line.scope));
   const std::string unit = pad_right(display_unit(line.event), kUnitWidth);
   if (line.counted) {
-    out += pad_left(group_thousands(fixed(line.value, value_precision(line))), kCountsWidth);
+    out += pad_left(localized(fixed(line.value, value_precision(line)), numeric, options.big_num),
+                    kCountsWidth);
     out += ' ' + unit + ' ' + pad_right(name, kEventWidth);
-    write_human_metric(line.metric, out);
+    write_human_metric(numeric, line.metric, out);
     if (line.second_metric) {
       out += '\n' + human_prefix(line) +
              std::string(kNewLineIndent + (line.vcpu ? kNewLineVcpuIndent : 0), ' ');
-      write_human_metric(*line.second_metric, out);
+      write_human_metric(numeric, *line.second_metric, out);
     }
   } else {
     out += pad_left(line.not_counted_text, kCountsWidth) + ' ' + unit + ' ' +
@@ -84,12 +88,12 @@ void write_human(const CounterLine& line, std::string& out) {
   }
   // perf prints the noise only where it is not 0, then the share of time the counter ran.
   if (line.noise_pct && *line.noise_pct != 0) {
-    out += "  ( +-" + pad_left(fixed(*line.noise_pct, 2), 6) + "% )";
+    out += "  ( +-" + pad_left(localized(fixed(*line.noise_pct, 2), numeric, false), 6) + "% )";
   }
   if (line.time_running != line.time_enabled && line.time_enabled != 0) {
     const double percent = 100.0 * static_cast<double>(line.time_running) /
                            static_cast<double>(line.time_enabled);
-    out += "  (" + fixed(percent, 2) + "%)";
+    out += "  (" + localized(fixed(percent, 2), numeric, false) + "%)";
   }
   if (line.vcpu && line.vcpu->status == protocol::VcpuStatus::ended) out += "  (ended)";
   out += '\n';
@@ -166,7 +170,7 @@ void write_json(const FormatOptions& options, const CounterLine& line, std::stri
 
 void write_counter_line(const FormatOptions& options, const CounterLine& line, std::string& out) {
   switch (options.format) {
-    case OutputFormat::human: write_human(line, out); break;
+    case OutputFormat::human: write_human(options, line, out); break;
     case OutputFormat::csv: write_csv(options, line, out); break;
     case OutputFormat::json: write_json(options, line, out); break;
   }

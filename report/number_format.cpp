@@ -1,9 +1,11 @@
 #include "report/number_format.hpp"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <limits>
 #include <stdexcept>
+#include <vector>
 
 namespace perfkvm::report {
 
@@ -16,7 +18,33 @@ std::string fixed(double value, int precision) {
   return std::string(buffer.data(), result.ptr);
 }
 
-std::string group_thousands(std::string_view number) {
+namespace {
+
+// Where the separators go in a run of `digits` integer digits: the number of digits before
+// each one, from the left (glibc's printf reads the grouping string the same way).
+std::vector<std::size_t> separator_positions(std::size_t digits, std::string_view grouping) {
+  std::vector<std::size_t> positions;
+  auto stops = [](char size) { return size <= 0 || size == std::numeric_limits<char>::max(); };
+  if (grouping.empty() || stops(grouping[0])) return positions;
+  std::size_t group = 0;
+  std::size_t remaining = digits;
+  auto size = static_cast<std::size_t>(grouping[0]);
+  while (remaining > size) {
+    remaining -= size;
+    positions.push_back(remaining);
+    if (group + 1 < grouping.size()) {  // else the last size repeats
+      ++group;
+      if (stops(grouping[group])) break;
+      size = static_cast<std::size_t>(grouping[group]);
+    }
+  }
+  std::reverse(positions.begin(), positions.end());
+  return positions;
+}
+
+}  // namespace
+
+std::string localized(std::string_view number, const NumericLocale& numeric, bool group) {
   std::size_t first_digit = 0;
   while (first_digit < number.size() && (number[first_digit] < '0' || number[first_digit] > '9')) {
     ++first_digit;  // a sign
@@ -25,13 +53,26 @@ std::string group_thousands(std::string_view number) {
   while (end_digits < number.size() && number[end_digits] >= '0' && number[end_digits] <= '9') {
     ++end_digits;
   }
-  std::string grouped(number.substr(0, first_digit));
-  for (std::size_t i = first_digit; i < end_digits; ++i) {
-    if (i > first_digit && (end_digits - i) % 3 == 0) grouped += ',';
-    grouped += number[i];
+  std::string text(number.substr(0, first_digit));
+  std::vector<std::size_t> separators;
+  if (group && !numeric.thousands_sep.empty()) {
+    separators = separator_positions(end_digits - first_digit, numeric.grouping);
   }
-  grouped += number.substr(end_digits);
-  return grouped;
+  auto next = separators.begin();
+  for (std::size_t i = first_digit; i < end_digits; ++i) {
+    if (next != separators.end() && i - first_digit == *next) {
+      text += numeric.thousands_sep;
+      ++next;
+    }
+    text += number[i];
+  }
+  std::string_view rest = number.substr(end_digits);
+  if (!rest.empty() && rest.front() == '.') {
+    text += numeric.decimal_point;
+    rest.remove_prefix(1);
+  }
+  text += rest;
+  return text;
 }
 
 std::string pad_left(std::string_view text, std::size_t width) {

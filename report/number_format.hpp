@@ -1,6 +1,6 @@
-// printf-compatible number formatting for perf-stat-like output. It never depends on the
-// process locale: perf's output follows LC_NUMERIC, perfkvm always prints what perf prints in
-// an en_US.UTF-8 locale ('.' decimal point, ',' between groups of three integer digits).
+// printf-compatible number formatting for perf-stat-like output. It never reads the process
+// locale: the numeric conventions perf's human output follows (LC_NUMERIC, through printf after
+// setlocale) come in as a NumericLocale value (numeric_locale.hpp reads them).
 #pragma once
 
 #include <cstddef>
@@ -13,8 +13,19 @@ namespace perfkvm::report {
 // printf("%.*f", precision, value) in the C locale; value must be finite.
 std::string fixed(double value, int precision);
 
-// printf's ' flag in en_US: "1234567.89" -> "1,234,567.89" (only the integer digits are grouped).
-std::string group_thousands(std::string_view number);
+// The LC_NUMERIC conventions printf follows (localeconv(3)); the default is the C locale's.
+struct NumericLocale {
+  std::string decimal_point = ".";
+  std::string thousands_sep;  // empty: digits are never grouped
+  // Group sizes from the right, one byte each: the last repeats, CHAR_MAX (or <= 0) ends the
+  // grouping; empty: none. en_US: "\3\3".
+  std::string grouping;
+};
+
+// What printf("%f") (or, with `group`, printf("%'f")) prints in `numeric` for the C-locale
+// text `number` (fixed()'s): the locale's decimal point and, with `group`, the integer digits
+// grouped as the locale says. en_US, grouped: "1234567.89" -> "1,234,567.89"; C: unchanged.
+std::string localized(std::string_view number, const NumericLocale& numeric, bool group);
 
 // printf("%*s") and printf("%-*s"): text longer than width is not cut.
 std::string pad_left(std::string_view text, std::size_t width);

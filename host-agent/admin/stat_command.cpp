@@ -12,6 +12,7 @@
 #include "host-agent/counters/vcpu_selection.hpp"
 #include "host-agent/domains/domain_xml.hpp"
 #include "host-agent/domains/domain_threads.hpp"
+#include "report/numeric_locale.hpp"
 
 namespace perfkvm::host {
 
@@ -75,6 +76,7 @@ int run_stat(virConnectPtr connection, const std::string& channel_name, const Ho
   Measurement measurement(std::move(selection.threads),
                           plan_named_columns(options.events, options.mode));
   report::FormatOptions format = options.format;
+  format.numeric = report::numeric_locale("");  // perf's human numbers follow LC_NUMERIC
   format.target_label = "VM '" + info.name + "' (" +
                         std::to_string(measurement.vcpus().size()) + " vCPUs)";
 

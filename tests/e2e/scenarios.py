@@ -155,6 +155,20 @@ def busy_vcpu(ctx):
            f"vCPU1 task-clock {busy:.0f} ms exceeds the counting window {elapsed_ms:.0f} ms")
     # vCPU0 idles (timer ticks, perfkvm itself): 5-10 % of a core, against ~100 % for vCPU1.
     expect(busy >= 3 * idle, f"vCPU1 {busy:.0f} ms is not >> vCPU0 {idle:.0f} ms")
+    # perf's human numbers follow LC_NUMERIC; the test guest (busybox, no locale data at all)
+    # runs perfkvm in the C locale, where a count over 1 s reads "1xxx.xx msec task-clock" with
+    # no separator, so that a tool taking the line's first number gets the whole count.
+    locale_env = guest.run('echo "LC_ALL=${LC_ALL-} LC_NUMERIC=${LC_NUMERIC-} LANG=${LANG-}"')
+    locale_data = guest.run("ls /usr/lib/locale /usr/share/i18n 2>/dev/null | head -3")
+    busy_text = output.line("task-clock", 1).text
+    print(f"  guest locale: {locale_env.out.strip()}, locale data: "
+          f"{locale_data.out.strip() or 'none'}; vCPU1 task-clock printed as {busy_text!r}",
+          flush=True)
+    expect(not locale_data.out.strip(),
+           f"the test guest has locale data ({locale_data.out.strip()!r}): this check assumes C")
+    expect(re.fullmatch(r"[1-9]\d{3,}\.\d\d", busy_text),
+           f"vCPU1 task-clock {busy_text!r}: in the C locale perf prints the digits without a "
+           f"separator (e.g. 1234.56)\n{result.err}")
     hardware = {"cycles", "instructions", "branches", "branch-misses"}
     seen = {line.event for line in output.lines}
     expect(hardware <= seen, f"hardware events missing from the report: {hardware - seen}")

@@ -2,9 +2,9 @@
 """Golden files proven against the real perf.
 
 For every fixture case (tests/data/report/<case>/) and every format, perfkvm's golden output
-(expected.human, expected.csv, expected.json; golden_test.cpp holds the formatter to them) is
-compared line by line with what `perf stat report` (perf 6.1) prints for the same counts, as
-rendered by perf-oracle.py. The only differences accepted are those of ALLOW_LIST below; each
+(expected.human, expected-C.human, expected.csv, expected.json; golden_test.cpp holds the
+formatter to them) is compared line by line with what `perf stat report` (perf 6.1) prints for
+the same counts in en_US.UTF-8 and in C (GOLDEN_FILES), as rendered by perf-oracle.py. The only differences accepted are those of ALLOW_LIST below; each
 rule names a deviation documented in README.md, says why it exists, and either rewrites a
 golden line into the exact text perf prints or accepts a perf line only after checking that
 both numbers are the ones the documented behaviour yields for the fixture. Anything else fails,
@@ -17,6 +17,11 @@ import difflib, importlib.util, json, os, re, sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FORMATS = ('human', 'csv', 'json')
+# Which golden file holds perf's output in which locale: the human report groups its counts by
+# LC_NUMERIC (',' in en_US.UTF-8, nothing in C); CSV and JSON are the same file in both.
+GOLDEN_FILES = (('human', 'en_US.UTF-8', 'expected.human'), ('human', 'C', 'expected-C.human'),
+                ('csv', 'en_US.UTF-8', 'expected.csv'), ('csv', 'C', 'expected.csv'),
+                ('json', 'en_US.UTF-8', 'expected.json'), ('json', 'C', 'expected.json'))
 SKIP = 77
 
 
@@ -385,12 +390,12 @@ ALLOW_LIST = [
 
 # ---------------------------------------------------------------------------------------------
 
-def compare(case, fmt, perf_text, problems):
+def compare(case, fmt, golden_file, locale, perf_text, problems):
     """Compare one golden file with perf's output; append readable problems; return their count."""
     sep = case.options.get('separator', ',') if fmt == 'csv' else ' '
-    where = '%s/expected.%s' % (case.name, fmt)
+    where = '%s/%s (LC_ALL=%s)' % (case.name, golden_file, locale)
     try:
-        with open(os.path.join(case.path, 'expected.' + fmt)) as f:
+        with open(os.path.join(case.path, golden_file)) as f:
             golden = f.read()
     except OSError as e:
         problems.append('%s: %s' % (where, e))
@@ -473,15 +478,16 @@ def main(argv):
         with oracle_module.Oracle() as oracle:
             for d in dirs:
                 case = Case(d)
-                for fmt in FORMATS:
+                for fmt, locale, golden_file in GOLDEN_FILES:
                     pairs += 1
-                    differences += compare(case, fmt, oracle.render(d, fmt), problems)
+                    differences += compare(case, fmt, golden_file, locale,
+                                           oracle.render(d, fmt, locale), problems)
     except oracle_module.OracleError as e:
         print('FAIL perf oracle: %s' % e)
         return 1
     for p in problems:
         print('FAIL ' + p)
-    print('perf oracle: %d case/format pairs compared, %d differences outside the allow-list' % (
+    print('perf oracle: %d case/format/locale triples compared, %d differences outside the allow-list' % (
         pairs, differences))
     for rule in ALLOW_LIST:
         print('  allow-list %-26s %3d lines excused (%s)' % (rule.name + ':', rule.excused,

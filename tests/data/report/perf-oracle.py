@@ -2,13 +2,13 @@
 """What the real `perf stat report` prints for a report fixture (tests/data/report/<case>/).
 
 It writes a synthetic `perf stat record` file holding the fixture's counts and runs
-`perf stat [-x SEP|-j] report [-A]` on it, in an en_US.UTF-8 locale built privately (LOCPATH,
-nothing installed). The text returned is perf's own; oracle_test.py compares it with the
+`perf stat [-x SEP|-j] report [-A]` on it, in the C locale or an en_US.UTF-8 locale built
+privately (LOCPATH, nothing installed). The text returned is perf's own; oracle_test.py compares it with the
 expected.* files through an explicit allow-list. The expected files are derived from perf's
 source and proven by that comparison; they are never copied from perfkvm's output.
 
-  as a tool:    perf-oracle.py CASE_DIR human|csv|json     prints perf's output
-  as a library: with Oracle() as o: o.render(CASE_DIR, 'csv')
+  as a tool:    perf-oracle.py CASE_DIR human|csv|json [C|en_US.UTF-8]   prints perf's output
+  as a library: with Oracle() as o: o.render(CASE_DIR, 'csv', locale='C')
 
 Needs perf 6.1 (Debian 12 linux-perf), localedef with the en_US source, and the right to run
 `perf stat record` (root, or perf_event_paranoid <= 2); unavailable() says what is missing.
@@ -23,6 +23,9 @@ PERF_VERSION = re.compile(r'perf version 6\.1\.')
 LOCALE_SOURCE = '/usr/share/i18n/locales/en_US'
 # perf stat report needs some argv for its header; a fixture without a command gets this one.
 NO_COMMAND = '<no command>'
+# The locales perf runs in: en_US.UTF-8 groups the human counts with ',', C groups nothing.
+LOCALES = ('en_US.UTF-8', 'C')
+DEFAULT_LOCALE = 'en_US.UTF-8'
 
 HW = {'cpu-cycles': 0, 'instructions': 1, 'cache-references': 2, 'cache-misses': 3,
       'branches': 4, 'branch-misses': 5, 'bus-cycles': 6, 'stalled-cycles-frontend': 7,
@@ -199,16 +202,19 @@ class Oracle:
         with open(self.data, 'wb') as f:
             f.write(header + body + data + index + fb)
 
-    def run_perf(self, fmt, opts, per_vcpu):
+    def run_perf(self, fmt, opts, per_vcpu, locale):
         flag = {'human': [], 'csv': ['-x', opts.get('separator', ',')], 'json': ['-j']}[fmt]
         cmd = ['perf', 'stat'] + flag + ['report', '-i', self.data] + (['-A'] if per_vcpu else [])
-        env = dict(os.environ, LC_ALL='en_US.UTF-8', LOCPATH=self.locale)
+        if locale not in LOCALES:
+            raise OracleError('locale %r: expected one of %s' % (locale, ', '.join(LOCALES)))
+        env = dict(os.environ, LC_ALL=locale, LOCPATH=self.locale)
         res = self._run(cmd, env)
         # Human output goes to stderr; anything perf warns about there is part of its answer.
         return res.stdout + res.stderr
 
-    def render(self, case, fmt):
-        """perf's output for fixture directory `case` in format human, csv or json."""
+    def render(self, case, fmt, locale=DEFAULT_LOCALE):
+        """perf's output for fixture directory `case` in format human, csv or json, with
+        LC_ALL=locale."""
         if fmt not in ('human', 'csv', 'json'):
             raise OracleError('format %r: expected human, csv or json' % fmt)
         opts = load(os.path.join(case, 'options.json'))
@@ -240,16 +246,16 @@ class Oracle:
 
         if not per_vcpu:
             self.build(cols, totals, [-1], interval_ms, argv)
-            return self.run_perf(fmt, opts, False)
+            return self.run_perf(fmt, opts, False, locale)
         if not vcpus: raise OracleError('%s: per_vcpu is set but there are no vCPU rows' % case)
         if max(vcpus) < self.host_cpus:
             rounds = [(rt, time, [per[n][k][2][0] for n in vcpus])
                       for k, (rt, time, _) in enumerate(per[vcpus[0]])]
             self.build(cols, rounds, vcpus, interval_ms, argv)
-            return self.run_perf(fmt, opts, True)
-        return self.render_split(fmt, opts, cols, per, vcpus, interval_ms, argv)
+            return self.run_perf(fmt, opts, True, locale)
+        return self.render_split(fmt, opts, cols, per, vcpus, interval_ms, argv, locale)
 
-    def render_split(self, fmt, opts, cols, per, vcpus, interval_ms, argv):
+    def render_split(self, fmt, opts, cols, per, vcpus, interval_ms, argv, locale):
         """One perf run per vCPU as CPU0, rows interleaved back in perf's event-major order and
         relabelled with the vCPU's number in perf's own label format (CPU%-7d, CPU%d, "cpu")."""
         def read(n, k): return any(rows[0][k] is not None for _, _, rows in per[n])
@@ -266,7 +272,7 @@ class Oracle:
                 cells = [(0, 0, 0) if k in missing else cell for k, cell in enumerate(rows[0])]
                 rounds = [(rt, time, [cells])] + rounds[1:]
             self.build(cols, rounds, [0], interval_ms, argv)
-            outputs.append((n, self.run_perf(fmt, opts, True).split('\n')))
+            outputs.append((n, self.run_perf(fmt, opts, True, locale).split('\n')))
 
         sep = opts.get('separator', ',') if fmt == 'csv' else ' '
         label = {'human': (r'^(\s*\d+\.\d{9} )?CPU0      ( )', lambda n: 'CPU%-7d' % n),
@@ -296,13 +302,15 @@ class Oracle:
 
 
 def main():
-    if len(sys.argv) != 3 or sys.argv[2] not in ('human', 'csv', 'json'):
-        sys.exit('usage: perf-oracle.py CASE_DIR human|csv|json')
+    if len(sys.argv) not in (3, 4) or sys.argv[2] not in ('human', 'csv', 'json') or (
+            len(sys.argv) == 4 and sys.argv[3] not in LOCALES):
+        sys.exit('usage: perf-oracle.py CASE_DIR human|csv|json [%s]' % '|'.join(LOCALES))
     why = unavailable()
     if why: sys.exit('perf-oracle.py: ' + why)
     try:
         with Oracle() as oracle:
-            sys.stdout.write(oracle.render(sys.argv[1], sys.argv[2]))
+            locale = sys.argv[3] if len(sys.argv) == 4 else DEFAULT_LOCALE
+            sys.stdout.write(oracle.render(sys.argv[1], sys.argv[2], locale))
     except OracleError as e:
         sys.exit('perf-oracle.py: %s' % e)
 

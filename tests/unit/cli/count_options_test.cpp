@@ -122,6 +122,8 @@ TEST_CASE("count options: the errors, each worded once") {
            Bad{{"--field-separator", ""}, "-x needs a separator, e.g. -x ,"},
            Bad{{"-x", ",", "-j"}, "-x and --json: choose one output format"},
            Bad{{"--json", "-x", ";"}, "-x and --json: choose one output format"},
+           Bad{{"-B", "-x", ","}, "-B and -x: CSV output is never grouped (as perf's)"},
+           Bad{{"--big-num", "--no-big-num"}, "-B and --no-big-num: choose one"},
            Bad{{"--vcpu", "3-1"}, "invalid vCPU list '3-1': range '3-1' runs backwards"},
            Bad{{"--vcpu", ""}, "(accepted)"},  // as before: an empty --vcpu is every vCPU
            Bad{{"--vcpu", ","}, "empty vCPU list"},
@@ -136,6 +138,14 @@ TEST_CASE("count options: the errors, each worded once") {
     CAPTURE(bad.args);
     CHECK(error_of(bad.args) == bad.message);
   }
+}
+
+TEST_CASE("count options: -B is perf's default, --no-big-num turns it off, -B -j is accepted") {
+  CHECK(parse({}).format.big_num);
+  CHECK(parse({"-B"}).format.big_num);
+  CHECK(parse({"-B", "-j"}).format.big_num);
+  CHECK_FALSE(parse({"--no-big-num"}).format.big_num);
+  CHECK_FALSE(parse({"--no-big-num", "-x", ","}).format.big_num);
 }
 
 TEST_CASE("count options: --cpu only where offered (perfkvm, not perfkvm-host stat)") {

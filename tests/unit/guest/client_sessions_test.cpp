@@ -2,6 +2,8 @@
 // tests/data/guest/sessions/NAME.json:
 //   "args":   perfkvm's arguments; "--device SOCKET" of the fake host is put in front
 //   "fifos":  paths to make with mkfifo first
+//   "locale": LC_ALL for perfkvm (default "C", perf's numbers ungrouped); the locales are
+//             tests/locales' (LOCPATH)
 //   "host":   the fake host's script (see FakeHostScript), or null for no host at all
 //   "expect": "status", "min_seconds"/"max_seconds", "stderr_lines" (whole lines that must
 //             appear), "stderr_contains"/"stderr_lacks" (substrings), "stderr_counts"
@@ -167,7 +169,7 @@ void check_known_keys(const json::object& object, std::initializer_list<std::str
 
 void run_case(const std::filesystem::path& path) {
   const auto fixture = json::parse(read_file(path)).as_object();
-  check_known_keys(fixture, {"about", "fifos", "args", "host", "expect"}, path.filename().string());
+  check_known_keys(fixture, {"about", "fifos", "locale", "args", "host", "expect"}, path.filename().string());
   const auto& expect = fixture.at("expect").as_object();
   check_known_keys(expect,
                    {"status", "min_seconds", "max_seconds", "stderr_lines", "stderr_contains",
@@ -199,9 +201,12 @@ void run_case(const std::filesystem::path& path) {
   if (host) argv.insert(argv.end(), {"--device", host->socket_path()});
   for (const auto& arg : strings(fixture, "args", expand)) argv.push_back(arg);
 
-  const auto result = run_process(argv, std::chrono::seconds(20), [&](pid_t pid) {
-    if (host) host->set_client_pid(pid);
-  });
+  const auto* locale = fixture.if_contains("locale");
+  const std::string lc_all =
+      "LC_ALL=" + (locale != nullptr ? std::string(locale->as_string()) : std::string("C"));
+  const auto result = run_process(
+      argv, std::chrono::seconds(20), [&](pid_t pid) { if (host) host->set_client_pid(pid); },
+      {lc_all});
   if (host) host->stop();
   INFO("stderr:\n" << result.err);
   INFO("stdout:\n" << result.out);

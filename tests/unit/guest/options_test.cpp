@@ -71,6 +71,7 @@ json::object describe(const Invocation& invocation) {
                   : run.format.format == perfkvm::report::OutputFormat::csv ? "csv"
                                                                             : "json";
   out["separator"] = run.format.separator;
+  out["big_num"] = run.format.big_num;
   out["output"] = optional_json(run.output_path);
   out["pin"] = run.pin;
   out["isolate"] = run.isolate;

@@ -6,9 +6,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <sstream>
 #include <stdexcept>
+#include <string_view>
 #include <thread>
 
 #include "test_data.hpp"
@@ -18,7 +20,8 @@ extern char** environ;
 namespace perfkvm::test {
 
 ProcessResult run_process(const std::vector<std::string>& argv, std::chrono::milliseconds limit,
-                          const std::function<void(pid_t)>& on_spawned) {
+                          const std::function<void(pid_t)>& on_spawned,
+                          const std::vector<std::string>& set_environment) {
   char pattern[] = "/tmp/perfkvm-process-XXXXXX";
   if (!::mkdtemp(pattern)) throw std::runtime_error("mkdtemp failed");
   const std::filesystem::path dir = pattern;
@@ -36,9 +39,24 @@ ProcessResult run_process(const std::vector<std::string>& argv, std::chrono::mil
   for (const auto& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
   args.push_back(nullptr);
 
+  // This process's environment with each NAME=VALUE of set_environment in place of NAME's.
+  std::vector<char*> environment;
+  for (char** variable = environ; *variable != nullptr; ++variable) {
+    const std::string_view entry(*variable);
+    const bool replaced = std::any_of(set_environment.begin(), set_environment.end(),
+                                      [&](const std::string& set) {
+                                        const auto name = set.substr(0, set.find('=') + 1);
+                                        return entry.substr(0, name.size()) == name;
+                                      });
+    if (!replaced) environment.push_back(*variable);
+  }
+  for (const auto& set : set_environment) environment.push_back(const_cast<char*>(set.c_str()));
+  environment.push_back(nullptr);
+
   const auto began = std::chrono::steady_clock::now();
   pid_t pid = 0;
-  const int error = ::posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
+  const int error =
+      ::posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environment.data());
   posix_spawn_file_actions_destroy(&actions);
   if (error != 0) throw std::runtime_error("cannot run " + argv[0]);
   if (on_spawned) on_spawned(pid);

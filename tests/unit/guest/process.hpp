@@ -19,9 +19,11 @@ struct ProcessResult {
   bool timed_out = false;
 };
 
-// `on_spawned` gets the pid as soon as the child exists (e.g. to let a fake host signal it).
+// `on_spawned` gets the pid as soon as the child exists (e.g. to let a fake host signal it);
+// the child has this process's environment with `set_environment`'s NAME=VALUE entries.
 ProcessResult run_process(const std::vector<std::string>& argv, std::chrono::milliseconds limit,
-                          const std::function<void(pid_t)>& on_spawned = {});
+                          const std::function<void(pid_t)>& on_spawned = {},
+                          const std::vector<std::string>& set_environment = {});
 
 // The lines of `text`, without their newlines.
 std::vector<std::string> lines_of(const std::string& text);

@@ -48,8 +48,10 @@ inline report::FormatOptions read_options(const std::filesystem::path& path,
   return options;
 }
 
-inline std::string render_case(const std::filesystem::path& dir, report::OutputFormat format) {
-  const report::FormatOptions options = read_options(dir / "options.json", format);
+inline std::string render_case(const std::filesystem::path& dir, report::OutputFormat format,
+                               const report::NumericLocale& numeric = {}) {
+  report::FormatOptions options = read_options(dir / "options.json", format);
+  options.numeric = numeric;
   if (std::filesystem::exists(dir / "report.json")) {
     return report::format_report(read_message<protocol::Report>(dir / "report.json"), options);
   }
