@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "guest-agent/link_end.hpp"
 #include "protocol/codec.hpp"
 
 namespace perfkvm::guest {
@@ -53,7 +54,8 @@ void HostLink::write_pending() {
     const std::string_view rest = std::string_view(outbox_.front()).substr(front_written_);
     const auto written = transport_.write_some(rest);
     if (written < 0) {
-      lose_host("writing to " + transport_.description() + " failed: " + transport_.error_text());
+      lose_host(describe_link_end(transport_.kind(), LinkEnd::write_error,
+                                  transport_.error_number(), transport_.description()));
       return;
     }
     if (written == 0) return;
@@ -79,18 +81,17 @@ void HostLink::read_available(Clock::time_point now) {
       case Transport::ReadResult::eof:
         // A partial frame can only be completed by the same connection.
         decoder_.reset();
-        if (transport_.eof_is_final()) {
-          lose_host("perfkvm-hostd closed the connection");
-        } else if (established_) {
-          lose_host("perfkvm-hostd disconnected from " + transport_.description());
+        if (transport_.eof_is_final() || established_) {
+          lose_host(describe_link_end(transport_.kind(), LinkEnd::eof, 0,
+                                      transport_.description()));
         } else {
           backoff_ = std::clamp(backoff_ * 2, kFirstBackoff, kLongestBackoff);
           backoff_until_ = now + backoff_;
         }
         return;
       case Transport::ReadResult::error:
-        lose_host("reading from " + transport_.description() +
-                  " failed: " + transport_.error_text());
+        lose_host(describe_link_end(transport_.kind(), LinkEnd::read_error,
+                                    transport_.error_number(), transport_.description()));
         return;
     }
   }
@@ -159,8 +160,6 @@ LinkEvent HostLink::wait(Clock::time_point deadline, int extra_fd) {
       read_available(now);
       continue;
     }
-    if (now >= deadline) return LinkEvent{LinkEvent::Kind::timeout, {}, {}};
-
     pollfd fds[2];
     nfds_t count = 0;
     int transport_index = -1;
@@ -186,6 +185,12 @@ LinkEvent HostLink::wait(Clock::time_point deadline, int extra_fd) {
     }
     if (extra_index >= 0 && (fds[extra_index].revents & POLLIN)) {
       return LinkEvent{LinkEvent::Kind::extra_fd, {}, {}};
+    }
+    // Checked after a poll, also one of no time at all: what has arrived by the deadline comes
+    // first. After a pause (the VM's, or perfkvm's own SIGSTOP) every deadline has passed, and
+    // a timeout handled before the messages waiting would look like a silent host.
+    if (ready_.empty() && !(gone_ && !gone_reported_) && Clock::now() >= deadline) {
+      return LinkEvent{LinkEvent::Kind::timeout, {}, {}};
     }
   }
 }

@@ -52,6 +52,7 @@ int watch_command(GatedChild& child, RunWaits waits, HostSession& session, RunMo
         monitor.lose_session(event.reason);
         break;
       case LinkEvent::Kind::timeout:
+        monitor.check_host_silence(Clock::now());
         if (enable_due && Clock::now() >= enable_at) {
           enable_due = false;
           control.request(ControlRequest{ControlAction::enable, {}});
@@ -167,7 +168,8 @@ RunEnd run_once(const RunSetting& run) {
   end.format.numeric = report::numeric_locale("");
   end.format.target_label = target_label(run.session.welcome(), started);
   if (options.pin) end.format.target_label += ", the command pinned to them";
-  RunMonitor monitor(started, end.format, run.output, diagnostics, /*counting_at_start=*/!delayed);
+  RunMonitor monitor(started, end.format, run.output, diagnostics, /*counting_at_start=*/!delayed,
+                     std::chrono::milliseconds(run.session.welcome().limits.lease_ms));
   RunControl control(run.session, monitor, run.endpoint, diagnostics);
   bool stop_signalled = false;
   try {

@@ -1,5 +1,7 @@
 #include "guest-agent/run_monitor.hpp"
 
+#include <algorithm>
+
 #include "report/number_format.hpp"
 
 namespace perfkvm::guest {
@@ -13,11 +15,13 @@ std::string error_text(const protocol::Error& error) {
 }  // namespace
 
 RunMonitor::RunMonitor(protocol::Started started, report::FormatOptions format,
-                       ReportOutput& output, Diagnostics& diagnostics, bool counting_at_start)
+                       ReportOutput& output, Diagnostics& diagnostics, bool counting_at_start,
+                       std::chrono::milliseconds lease)
     : started_(std::move(started)),
       format_(std::move(format)),
       output_(output),
       diagnostics_(diagnostics),
+      lease_(lease),
       region_(counting_at_start) {}
 
 void RunMonitor::expect_snapshot(std::uint64_t read_id, ControlRequest request) {
@@ -34,6 +38,7 @@ void RunMonitor::fail_pending(const std::string& why) {
 }
 
 void RunMonitor::handle(const protocol::Message& message) {
+  last_heard_ = std::chrono::steady_clock::now();
   if (const auto* sample = std::get_if<protocol::Sample>(&message)) {
     on_sample(*sample);
   } else if (const auto* report = std::get_if<protocol::Report>(&message)) {
@@ -126,6 +131,18 @@ void RunMonitor::on_report(const protocol::Report& report) {
 void RunMonitor::on_error(const protocol::Error& error) {
   switch (error.code) {
     case protocol::ErrorCode::lease_expired:
+      // This perfkvm was silent past the lease (stopped by SIGSTOP, or starved of CPU) while
+      // the host kept running: the cause is on this side, and the host's text says it less
+      // plainly.
+      if (!lost_ && !report_) {
+        lose_session(lease_.count() > 0
+                         ? "the host ended this session after " +
+                               report::fixed(static_cast<double>(lease_.count()) / 1e3, 1) +
+                               " s without a message (lease)"
+                         : "the host ended this session: no message from this perfkvm for its "
+                           "lease (" + error.message + ")");
+      }
+      return;
     case protocol::ErrorCode::session_replaced:
     case protocol::ErrorCode::no_session:
       if (!lost_ && !report_) lose_session("perfkvm-hostd ended the session: " + error_text(error));
@@ -151,6 +168,17 @@ void RunMonitor::on_error(const protocol::Error& error) {
       break;
   }
   diagnostics_.error("perfkvm-hostd: " + error_text(error));
+}
+
+void RunMonitor::check_host_silence(std::chrono::steady_clock::time_point now) {
+  // Never sooner than a second: a host announcing a lease of a few ms (keepalive-floor) is no
+  // reason to give its counts up at the first late echo.
+  constexpr std::chrono::milliseconds kShortestSilence{1000};
+  if (!counting() || lease_.count() <= 0) return;
+  if (now - last_heard_ <= std::max(lease_, kShortestSilence)) return;
+  lose_session("perfkvm-hostd stopped answering: nothing from it, not even keepalives, for " +
+               report::fixed(std::chrono::duration<double>(now - last_heard_).count(), 1) +
+               " s, more than its lease (it is stopped or wedged)");
 }
 
 void RunMonitor::lose_session(const std::string& why) {

@@ -23,13 +23,18 @@ namespace perfkvm::guest {
 
 class RunMonitor {
  public:
-  // `counting_at_start`: false with -D (counting starts at an enable).
+  // `counting_at_start`: false with -D (counting starts at an enable). `lease`: the host's,
+  // from its welcome, named when the host ends the session for silence.
   RunMonitor(protocol::Started started, report::FormatOptions format, ReportOutput& output,
-             Diagnostics& diagnostics, bool counting_at_start = true);
+             Diagnostics& diagnostics, bool counting_at_start = true,
+             std::chrono::milliseconds lease = {});
 
   void handle(const protocol::Message& message);
   // The session is gone (host disconnected, lease expired, ...): there will be no report.
   void lose_session(const std::string& why);
+  // Ends the session if the host, while counting, has sent nothing at all (not even the echo
+  // of a keepalive) for a whole lease: it stopped answering (stopped, wedged, starved).
+  void check_host_silence(std::chrono::steady_clock::time_point now);
   // Changes the wording of later messages: nothing keeps running any more.
   void command_ended() { command_running_ = false; }
 
@@ -69,6 +74,8 @@ class RunMonitor {
   bool lost_ = false;
   bool command_running_ = true;
   std::chrono::steady_clock::time_point started_at_ = std::chrono::steady_clock::now();
+  std::chrono::milliseconds lease_;
+  std::chrono::steady_clock::time_point last_heard_ = started_at_;
   bool stopped_by_policy_ = false;  // not-permitted for this request: its report says why
   RegionOfInterest region_;
   std::map<std::uint64_t, ControlRequest> pending_;  // by read_id, answered in that order

@@ -146,6 +146,7 @@ Transport::ReadResult Transport::read_some(std::string& into) {
     }
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) return ReadResult::nothing;
+    error_number_ = errno;
     error_text_ = std::strerror(errno);
     return ReadResult::error;
   }
@@ -160,6 +161,7 @@ std::ptrdiff_t Transport::write_some(std::string_view bytes) {
     if (n >= 0) return n;
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+    error_number_ = errno;
     error_text_ = std::strerror(errno);
     return -1;
   }

@@ -37,6 +37,7 @@ class Transport {
   // Writes what the transport takes now; 0 when it would block. -1 on error (error_text()).
   std::ptrdiff_t write_some(std::string_view bytes);
   const std::string& error_text() const { return error_text_; }
+  int error_number() const { return error_number_; }  // errno of the last failed call
 
   // Reads that returned end-of-file, to check that perfkvm backs off rather than spins.
   std::size_t eof_reads() const { return eof_reads_; }
@@ -46,6 +47,7 @@ class Transport {
   TransportKind kind_;
   std::string description_;
   std::string error_text_;
+  int error_number_ = 0;
   std::size_t eof_reads_ = 0;
 };
 

@@ -97,6 +97,16 @@ void DomainRegistry::stop_entry(Entry& entry) {
   if (on_stopped) on_stopped(*entry.context);
 }
 
+void DomainRegistry::domain_paused(const std::string& uuid, bool paused) {
+  const auto it = entries_.find(uuid);
+  if (it == entries_.end()) return;
+  DomainContext& context = *it->second.context;
+  if (!context.pause.set(paused, LeaseClock::now())) return;
+  log::info("domain '" + context.name + "' " +
+            (paused ? "is paused: its guest sessions keep their lease until it runs again"
+                    : "runs again: its guest sessions' leases start over"));
+}
+
 void DomainRegistry::domain_stopped(const std::string& uuid) {
   const auto it = entries_.find(uuid);
   if (it == entries_.end()) return;

@@ -47,6 +47,9 @@ class DomainRegistry {
   // A running domain, as its live XML describes it: serve it (or update what changed, the
   // policy included: its channels apply a new one at once).
   void domain_running(const DomainXmlInfo& info, const DomainPolicyReading& policy = {});
+  // libvirt says the domain is paused (or suspended to RAM) or runs again: while paused its
+  // guest cannot speak, so its sessions keep their lease (PROTOCOL.md §6.3).
+  void domain_paused(const std::string& uuid, bool paused);
   // The domain stopped or vanished: its channel closes and with it its sessions' counters.
   void domain_stopped(const std::string& uuid);
   // After re-discovery: every domain not in `running` has stopped.

@@ -240,8 +240,16 @@ bool LibvirtMonitor::refresh(virDomainPtr domain) {
     return false;
   }
   try {
-    registry_.domain_running(parse_domain_xml(xml.get(), channel_name_),
-                             read_domain_policy(xml.get()));
+    const DomainXmlInfo info = parse_domain_xml(xml.get(), channel_name_);
+    registry_.domain_running(info, read_domain_policy(xml.get()));
+    // Read at every refresh, so that a domain found paused (discovery, a missed event) holds
+    // its sessions' leases too. A state libvirt cannot tell leaves the one known.
+    int state = VIR_DOMAIN_NOSTATE;
+    int reason = 0;
+    if (virDomainGetState(domain, &state, &reason, 0) == 0) {
+      registry_.domain_paused(info.uuid,
+                              state == VIR_DOMAIN_PAUSED || state == VIR_DOMAIN_PMSUSPENDED);
+    }
     return true;
   } catch (const std::exception& bad) {
     log::warning("domain '" + std::string(virDomainGetName(domain)) +
@@ -262,6 +270,8 @@ int LibvirtMonitor::on_lifecycle(virConnectPtr, virDomainPtr domain, int event, 
         monitor->registry_.domain_stopped(uuid);
         break;
       case VIR_DOMAIN_EVENT_STARTED:
+      case VIR_DOMAIN_EVENT_SUSPENDED:  // the state is read again: paused sessions keep leases
+      case VIR_DOMAIN_EVENT_PMSUSPENDED:
       case VIR_DOMAIN_EVENT_RESUMED:
       case VIR_DOMAIN_EVENT_DEFINED:
         monitor->refresh(uuid);

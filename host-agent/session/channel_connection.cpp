@@ -15,6 +15,7 @@
 #include "host-agent/counters/sampling_loop.hpp"
 #include "host-agent/policy/policy_checks.hpp"
 #include "host-agent/session/admission.hpp"
+#include "host-agent/session/guest_lease.hpp"
 #include "host-agent/session/session_policy.hpp"
 #include "perfkvm_config.hpp"
 #include "util/asio_nothrow.hpp"
@@ -213,7 +214,7 @@ asio::awaitable<void> ChannelConnection::lease_loop() {
     auto [ec] = co_await lease_timer_.async_wait(use_nothrow);
     if (ec) co_return;
     try {
-      if (session_ && Clock::now() - last_heard_ > config_.lease()) {
+      if (session_ && lease_expired(last_heard_, Clock::now(), config_.lease(), domain_->pause)) {
         // Routine after every guest program (it just exits; virtio-serial gives no EOF); a
         // warning only when counters were still open.
         const std::string what = label_ + ": guest session " + session_->nonce + " silent for " +

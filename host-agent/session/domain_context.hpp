@@ -12,6 +12,7 @@
 
 #include "host-agent/policy/domain_policy.hpp"
 #include "host-agent/session/counter_budget.hpp"
+#include "host-agent/session/guest_lease.hpp"
 #include "host-agent/session/start_budget.hpp"
 #include "host-agent/threads/vcpu_threads.hpp"
 
@@ -26,6 +27,8 @@ struct DomainContext {
   // Finds the domain's vCPU threads now (vCPU hotplug: called at every start).
   std::function<VcpuResolution()> resolve_threads;
   std::uint32_t active_sessions = 0;  // over all of this domain's channels
+  // Paused or running, as libvirt reports it: a paused domain's sessions keep their lease.
+  DomainPause pause;
   // What the domain's metadata says (absent fields: the host's defaults). Changed only through
   // change_policy (session_policy.hpp), which tells the channels below.
   DomainPolicy policy;

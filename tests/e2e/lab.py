@@ -357,6 +357,16 @@ class Domain:
             run(self.lab.virsh() + ["destroy", self.name], check=False, timeout=60)
             self.lab.untrack_domain(self.name)
 
+    def kill_qemu(self):
+        """SIGKILL to the domain's QEMU, as the OOM killer or a crash would end it: libvirt
+        notices the process gone and (the domain is transient) forgets the domain."""
+        if self._control:
+            self._control.close()
+            self._control = None
+        os.kill(self.qemu_pid(), signal.SIGKILL)
+        self.running = False
+        self.lab.untrack_domain(self.name)
+
     def qemu_pid(self):
         pid_file = self.lab.namespace_root() / f"run/libvirt/qemu/{self.name}.pid"
         return int(pid_file.read_text().strip())

@@ -792,7 +792,88 @@ def hostd_killed_mid_run(ctx):
             f"(vCPU1 {busy:.0f} ms)")
 
 
-# ---- 7: the domain destroyed mid-session ---------------------------------------------------------
+# ---- 24, 25: the guest silent past the lease, by its own fault or because the VM is paused --------
+
+def _session_ending_errors(text):
+    """perfkvm's errors that would blame the host's setup: never right once a session existed."""
+    return [line for line in text.splitlines()
+            if "no answer from perfkvm-hostd" in line or "domain's XML" in line]
+
+
+def stopped_past_lease(ctx):
+    """perfkvm SIGSTOPped in the guest for 5 s (past the 2 s lease), then continued: hostd ends
+    the session and closes its counters; the command's status is kept, the cause named (this
+    perfkvm's silence, the lease), the counts up to the last sample kept as a partial report."""
+    guest = ctx.domains["perfkvm-e2e-a"].control()
+    hostd = ctx.hostd
+    offset = len(hostd.log_text())
+    job, pid = guest.start("exec perfkvm -e task-clock -i 200 -p 'sleep 3; exit 3'")
+    expect(wait_until(hostd.perf_fds, 15), "hostd opened no counters for the guest's perfkvm")
+    time.sleep(1)
+    expect_status(guest.run(f"kill -STOP {pid}"), 0, f"kill -STOP {pid} in the guest")
+    closed = wait_until(lambda: hostd.perf_fds() == 0, LEASE_MS / 1000 * 2 + 3, 0.05)
+    expect(closed, f"hostd still holds {hostd.perf_fds()} counters for the stopped perfkvm")
+    expect(re.search(rf"silent for {LEASE_MS} ms: closing its counters", hostd.log_text()[offset:]),
+           "hostd's log does not say the lease expired")
+    time.sleep(max(0.0, 5 - LEASE_MS / 1000))
+    expect_status(guest.run(f"kill -CONT {pid}"), 0, f"kill -CONT {pid} in the guest")
+    waited = guest.wait(job)
+    expect_status(waited, 3, "perfkvm stopped past the lease")
+    lost = re.search(r"perfkvm: error: at (\d+\.\d) s: the host ended this session after "
+                     rf"{LEASE_MS / 1000:.1f} s without a message \(lease\); the report has the "
+                     r"counts up to (\d+\.\d+) s", waited.err)
+    expect(lost, f"no error naming the lease:\n{waited.err}")
+    expect(not _session_ending_errors(waited.err),
+           f"a first-contact hint after a working session:\n{waited.err}")
+    # hostd counted on while perfkvm was stopped, until the lease ended the session: its
+    # samples waited in the channel, so the counts end near the lease's end, not at the stop.
+    counted_to = float(lost.group(2))
+    latest = 1.0 + LEASE_MS * 1.25 / 1000 + 1.0
+    expect(0.6 <= counted_to <= latest,
+           f"counts up to {counted_to} s (stopped ~1 s in, lease {LEASE_MS} ms)")
+    output = reports.parse_human(waited.err)
+    expect(output.value("task-clock") > 0, "the partial report has no task-clock")
+    expect(any("partial: counts up to" in note for note in output.notes),
+           f"the report is not marked partial: notes {output.notes}")
+    expect(hostd.alive(), "perfkvm-hostd is gone")
+    return (f"exit 3 kept; hostd closed the counters at the lease; perfkvm named it at "
+            f"{lost.group(1)} s, partial report up to {counted_to:.3f} s")
+
+
+def paused_past_lease(ctx):
+    """virsh suspend for 5 s (past the 2 s lease), then resume, mid-run: hostd holds the lease
+    while libvirt says the domain is paused, the session survives, the report is whole."""
+    domain = ctx.domains["perfkvm-e2e-a"]
+    guest = domain.control()
+    hostd = ctx.hostd
+    offset = len(hostd.log_text())
+    job, _ = guest.start("exec perfkvm -e task-clock -i 200 -p 'sleep 3; exit 4'")
+    opened = wait_until(hostd.perf_fds, 15)
+    expect(opened, "hostd opened no counters for the guest's perfkvm")
+    time.sleep(1)
+    run(ctx.lab.virsh() + ["suspend", domain.name])
+    expect(hostd.wait_for_log(r"domain 'perfkvm-e2e-a' is paused", 5),
+           "hostd did not log the pause")
+    time.sleep(5)
+    held = hostd.perf_fds()
+    run(ctx.lab.virsh() + ["resume", domain.name])
+    expect(held == opened, f"hostd held {held} of {opened} counters through the pause")
+    expect(hostd.wait_for_log(r"domain 'perfkvm-e2e-a' runs again", 5),
+           "hostd did not log the resume")
+    waited = guest.wait(job)
+    expect_status(waited, 4, "perfkvm across a pause")
+    expect("perfkvm: error" not in waited.err, f"an error across a pause:\n{waited.err}")
+    expect("silent for" not in hostd.log_text()[offset:],
+           f"hostd let the lease run during the pause:\n{hostd.log_text()[offset:]}")
+    output = reports.parse_human(waited.err)
+    expect(output.value("task-clock") > 0, "the report has no task-clock")
+    expect(not any("partial" in note for note in output.notes),
+           f"the report across a pause is partial: {output.notes}")
+    return (f"exit 4 kept; {held} counters held through a 5 s pause (lease {LEASE_MS} ms); "
+            f"whole report, {len(output.interval_times())} interval blocks")
+
+
+# ---- 7: QEMU SIGKILLed mid-session ---------------------------------------------------------------
 
 def domain_destroyed(ctx):
     domain = ctx.domains["perfkvm-e2e-a"]
@@ -802,17 +883,17 @@ def domain_destroyed(ctx):
     opened = wait_until(hostd.perf_fds, 15)
     expect(opened, "hostd opened no counters within 15 s")
     offset = len(hostd.log_text())
-    destroy_started = time.monotonic()
-    domain.destroy()
+    # SIGKILL, as the OOM killer or a crash ends QEMU: no shutdown of any kind, the vCPU threads
+    # counted simply gone.
     destroyed_at = time.monotonic()
+    domain.kill_qemu()
     closed = wait_until(lambda: hostd.perf_fds() == 0, 10, 0.02)
     closed_after = time.monotonic() - destroyed_at
     # QEMU's exit closes the channel socket (EOF) and libvirt sends a lifecycle event: either
-    # ends the session at once. 3 s after virsh destroy returned is generous for a busy host.
+    # ends the session at once. 3 s after the kill is generous for a busy host.
     expect(closed and closed_after <= 3, f"hostd closed its {opened} counters only "
-                                         f"{closed_after:.1f} s after virsh destroy returned "
+                                         f"{closed_after:.1f} s after QEMU was SIGKILLed "
                                          f"(still {hostd.perf_fds()} open)")
-    closed_after = time.monotonic() - destroy_started
     expect(hostd.wait_for_log(r"domain 'perfkvm-e2e-a' (stopped|is no longer running)", 5),
            "hostd did not log that perfkvm-e2e-a stopped")
     expect(hostd.alive(), "perfkvm-hostd died when the domain was destroyed")
@@ -823,7 +904,7 @@ def domain_destroyed(ctx):
            "hostd did not notice perfkvm-e2e-b")
     busy = _served(ctx, second, offset)
     expect(hostd.alive(), "perfkvm-hostd is gone")
-    return (f"{opened} counters closed {closed_after:.2f} s after virsh destroy began; same hostd "
+    return (f"{opened} counters closed {closed_after:.2f} s after QEMU was SIGKILLed; same hostd "
             f"{hostd.pid} served perfkvm-e2e-b ({path.name}): vCPU1 {busy:.0f} ms")
 
 
@@ -937,9 +1018,26 @@ def live_channel_hotplug(ctx):
                      timeout=120)
         return result.returncode, result.stdout + result.stderr
 
+    # Unplugged mid-run: the command runs on and its status is perfkvm's, the cause named.
+    job, _ = guest.start("exec perfkvm -e task-clock -i 200 -p 'sleep 3; exit 6'")
+    expect(wait_until(ctx.hostd.perf_fds, 15), "hostd opened no counters for the guest's perfkvm")
+    time.sleep(1)
     status, out = admin_run("xml", "disable", domain.name, "--live")
     expect(status == 0 and "unplugged the perfkvm channel" in out,
            f"perfkvm-host xml disable --live: status {status}: {out}")
+    unplugged = guest.wait(job)
+    expect_status(unplugged, 6, "perfkvm whose channel was unplugged mid-run")
+    cause = re.search(r"perfkvm: error: at (\d+\.\d) s: the perfkvm channel was unplugged from "
+                      r"this VM \(/dev/virtio-ports/org.perfkvm.0 is gone\); the report has the "
+                      r"counts up to (\d+\.\d+) s", unplugged.err)
+    expect(cause, f"perfkvm does not say the channel was unplugged:\n{unplugged.err}")
+    expect(not _session_ending_errors(unplugged.err),
+           f"a first-contact hint after a working session:\n{unplugged.err}")
+    expect(any("partial: counts up to" in note
+               for note in reports.parse_human(unplugged.err).notes),
+           f"the report of the unplugged run is not marked partial:\n{unplugged.err}")
+    expect(wait_until(lambda: ctx.hostd.perf_fds() == 0, 5),
+           f"hostd still holds {ctx.hostd.perf_fds()} counters after the unplug")
     expect(domain.live_channel_path("org.perfkvm.0") is None,
            "the channel is still in the live XML after the unplug")
     # The guest's own view of the unplug: the kernel removes the port from sysfs and its node
@@ -972,8 +1070,10 @@ def live_channel_hotplug(ctx):
            "hostd did not pick up the hot-plugged channel")
     guest.run(RELINK_PORTS)
     busy = _served(ctx, domain, offset)
-    return (f"unplugged and hot-plugged org.perfkvm.0 into running perfkvm-e2e-b ({path}); "
-            f"perfkvm without it: 'no perfkvm channel'; with it again: vCPU1 {busy:.0f} ms")
+    return (f"unplugged mid-run (exit 6 kept, named at {cause.group(1)} s, counts up to "
+            f"{cause.group(2)} s) and hot-plugged org.perfkvm.0 into running perfkvm-e2e-b "
+            f"({path}); perfkvm without it: 'no perfkvm channel'; with it again: vCPU1 "
+            f"{busy:.0f} ms")
 
 
 # ---- 10: libvirtd restarted: hostd reconnects, running domains stay served ----------------------
@@ -1314,9 +1414,13 @@ SCENARIOS = [
     ("21", "perfkvm_roi.h: the guest-side latency of a snapshot request", roi_latency),
     ("23", "-r 3: the mean of three runs with its spread, the last run's status", repeated_runs),
     ("22", "perfkvm-hostd SIGKILLed mid-run: status, partial counts, restart", hostd_killed_mid_run),
-    ("7", "domain destroyed mid-session, second domain", domain_destroyed),
+    ("24", "perfkvm SIGSTOPped past the lease: status, the lease named, partial counts",
+     stopped_past_lease),
+    ("25", "virsh suspend past the lease, then resume: the session survives", paused_past_lease),
+    ("7", "QEMU SIGKILLed mid-session, second domain", domain_destroyed),
     ("5b", "hostd started after the domain: discovery", hostd_after_domain),
-    ("9", "perfkvm-host xml disable/enable --live (hot-plug)", live_channel_hotplug),
+    ("9", "perfkvm-host xml disable --live mid-run, enable --live (hot-plug)",
+     live_channel_hotplug),
     ("10", "libvirtd restarted: reconnect, domains stay served", libvirtd_restart),
     ("8", "vsock loopback in the guest", vsock_loopback),
     ("14", "hostd as its unit runs it: unprivileged user, CAP_PERFMON only", unprivileged_hostd),

@@ -508,7 +508,7 @@ TEST_CASE("hostd's monitor: a listing that fails changes nothing; the next one c
 }
 
 TEST_CASE("hostd's monitor re-reads a domain on RESUMED, DEFINED and UNDEFINED; SUSPENDED keeps "
-          "it served") {
+          "it served, paused (its sessions' leases held) until RESUMED") {
   DefaultDriverDomains domains;
   MonitoredRegistry h;
   h.monitor.start();
@@ -531,13 +531,23 @@ TEST_CASE("hostd's monitor re-reads a domain on RESUMED, DEFINED and UNDEFINED; 
     h.io.run_for(100ms);
   };
 
+  auto paused = [&] {
+    const auto* entry = h.registry.find(uuid);
+    REQUIRE(entry);
+    return entry->context->pause.paused;
+  };
+  CHECK_FALSE(paused());
   REQUIRE(virDomainSuspend(domain.get()) == 0);
-  h.io.run_for(100ms);
+  CHECK(run_until(h.io, paused, 1s));
   CHECK(vcpus() == 2);  // paused, still served
   set_vcpus_quietly(3);
   CHECK(vcpus() == 2);
+  CHECK(paused());
+  const auto resumed = std::chrono::steady_clock::now();
   REQUIRE(virDomainResume(domain.get()) == 0);
   CHECK(run_until(h.io, [&] { return vcpus() == 3; }, 1s));
+  CHECK_FALSE(paused());
+  CHECK(h.registry.find(uuid)->context->pause.resumed_at >= resumed);
 
   set_vcpus_quietly(4);
   CHECK(vcpus() == 3);

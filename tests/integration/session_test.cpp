@@ -194,6 +194,30 @@ TEST_CASE("keepalives are echoed and keep the lease; silence closes the counters
   CHECK(guest->receive_until<Welcome>().nonce == kOtherNonce);
 }
 
+TEST_CASE("a paused domain's session keeps its lease; after the resume a whole lease again") {
+  Harness h;
+  h.config.lease_ms = 400;
+  auto context = h.domain("web1");
+  auto [connection, guest] = h.connect(context);
+  guest->send(hello());
+  guest->receive_until<Welcome>();
+  guest->send(start(1, {"task-clock"}));
+  guest->receive_until<Started>();
+
+  // libvirt says the domain is paused: its guest says nothing for three leases.
+  REQUIRE(context->pause.set(true, std::chrono::steady_clock::now()));
+  h.io.run_for(1200ms);
+  CHECK(connection->counting());
+  // Resumed: still counting a little less than a lease later...
+  REQUIRE(context->pause.set(false, std::chrono::steady_clock::now()));
+  h.io.run_for(250ms);
+  CHECK(connection->counting());
+  // ...and a guest that stays silent after the resume loses its session as always.
+  const auto error = expect_error(*guest, ErrorCode::lease_expired);
+  CHECK(error.request_id == 1u);
+  CHECK_FALSE(connection->counting());
+}
+
 TEST_CASE("a new hello ends the previous session on that channel") {
   Harness h;
   auto [connection, guest] = h.connect(h.domain("web1"));

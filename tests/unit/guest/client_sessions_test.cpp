@@ -72,6 +72,8 @@ FakeHostScript script_from(const json::object& host) {
       script.vcpus = value.to_number<std::uint32_t>();
     } else if (key == "close_after_sample") {
       script.close_after_sample = value.to_number<std::uint64_t>();
+    } else if (key == "lease_expired_after_sample") {
+      script.lease_expired_after_sample = value.to_number<std::uint64_t>();
     } else if (key == "close_after_read") {
       script.close_after_read = value.to_number<std::uint64_t>();
     } else if (key == "rate_limited_starts") {
@@ -105,6 +107,8 @@ FakeHostScript script_from(const json::object& host) {
       script.close_after_reports = value.to_number<std::uint64_t>();
     } else if (key == "vary_reports") {
       script.vary_reports = value.as_bool();
+    } else if (key == "mute_after_started") {
+      script.mute_after_started = value.as_bool();
     } else if (key == "ignore_stop") {
       script.ignore_stop = value.as_bool();
     } else {

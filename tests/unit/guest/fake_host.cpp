@@ -120,6 +120,16 @@ struct FakeHost::Connection {
     if (!closed) send_all(fd.get(), protocol::encode_message(message));
   }
 
+  // As hostd ends a session whose guest was silent for its lease (PROTOCOL.md §6.3).
+  void end_for_silence(std::uint32_t lease_ms) {
+    send(protocol::Error{nonce, started.request_id, protocol::ErrorCode::lease_expired,
+                         "no message from the guest for " + std::to_string(lease_ms) +
+                             " ms (the lease): the session's counters are closed",
+                         std::nullopt});
+    session = false;
+    counting = false;
+  }
+
   // Everything a stale or broken stream can hold (PROTOCOL.md §2.2, §3.3, §10.1).
   void send_noise() {
     std::string noise = "garbage before any frame \x01\x02";
@@ -264,6 +274,10 @@ void FakeHost::serve() {
         connection.fd.reset();
         connection.counting = false;
       }
+      if (script_.lease_expired_after_sample != 0 &&
+          sample.seq == script_.lease_expired_after_sample) {
+        connection.end_for_silence(script_.lease_ms);
+      }
     }
     if (connection.signal_at && now >= *connection.signal_at && client_pid_ != 0) {
       connection.signal_at.reset();
@@ -274,6 +288,7 @@ void FakeHost::serve() {
 
 void FakeHost::handle(Connection& connection, const protocol::Message& message) {
   if (script_.silent) return;
+  if (script_.mute_after_started && connection.start) return;
   if (script_.garbage) connection.send_noise();
   const std::string& nonce = protocol::nonce_of(message);
 
@@ -367,11 +382,7 @@ void FakeHost::handle(Connection& connection, const protocol::Message& message) 
         connection.fd.reset();
         break;
       case FakeHostScript::AfterStarted::lease_expired:
-        connection.send(protocol::Error{nonce, start->request_id,
-                                        protocol::ErrorCode::lease_expired,
-                                        "no message from the guest for 10000 ms", std::nullopt});
-        connection.session = false;
-        connection.counting = false;
+        connection.end_for_silence(script_.lease_ms);
         break;
       case FakeHostScript::AfterStarted::failure:
       case FakeHostScript::AfterStarted::policy_changed:

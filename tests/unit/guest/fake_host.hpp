@@ -61,7 +61,10 @@ struct FakeHostScript {
   std::set<std::uint64_t> late_samples;     // held back, sent after the next one: out of order
   std::set<std::uint64_t> repeat_samples;   // sent twice in a row
   bool ignore_stop = false;
+  bool mute_after_started = false;  // answers nothing after `started` (keepalives included)
   std::uint64_t close_after_sample = 0;  // non-zero: the host disappears after sending this seq
+  // non-zero: the host ends the session for silence (lease-expired) after sending this seq
+  std::uint64_t lease_expired_after_sample = 0;
   std::uint64_t close_after_read = 0;    // non-zero: ... after answering the k-th read
   std::uint64_t close_after_reports = 0;  // non-zero: ... after sending the k-th report
   bool vary_reports = false;  // the connection's k-th report: k times the duration and counts

@@ -87,6 +87,21 @@ TEST_CASE("only messages of our session get through") {
   CHECK(link.wait(Clock::now() + 50ms).kind == LinkEvent::Kind::timeout);
 }
 
+TEST_CASE("what arrived by a deadline that has passed comes before the timeout (after a pause)") {
+  auto pair = socket_pair();
+  std::ostringstream log;
+  Diagnostics diagnostics(log);
+  HostLink link(Transport(std::move(pair.guest), TransportKind::unix_socket, "test socket"),
+                diagnostics);
+  link.expect_nonce(kOurs);
+  host_writes(pair.host.get(), protocol::encode_message(protocol::Keepalive{kOurs}));
+  // As after a SIGSTOP or a paused VM: every deadline is long past when perfkvm runs again.
+  const auto event = link.wait(Clock::now() - 10s);
+  REQUIRE(event.kind == LinkEvent::Kind::message);
+  CHECK(std::holds_alternative<protocol::Keepalive>(event.message));
+  CHECK(link.wait(Clock::now() - 10s).kind == LinkEvent::Kind::timeout);
+}
+
 TEST_CASE("EOF on a socket: the host is gone, reported once") {
   auto pair = socket_pair();
   std::ostringstream log;
@@ -147,7 +162,7 @@ TEST_CASE("virtio-serial EOF after the welcome: the host disconnected") {
   link.set_session_established();
   const auto event = link.wait(Clock::now() + 2s);
   CHECK(event.kind == LinkEvent::Kind::host_gone);
-  CHECK(event.reason == "perfkvm-hostd disconnected from /dev/vport0p1");
+  CHECK(event.reason == "perfkvm-hostd disconnected from /dev/vport0p1 (it stopped or restarted)");
 }
 
 TEST_CASE("writes wait in the outbox while the host does not read; a superseded hello is dropped") {
