@@ -754,6 +754,22 @@ def repeated_runs(ctx):
 
 # ---- 22: perfkvm-hostd SIGKILLed mid-run ([faults]) ------------------------------------------
 
+def _lost_session(result, cause, what):
+    """A run whose session ended mid-run: perfkvm's error says when, `cause` (a regular
+    expression) and up to when the report counts; it never gives the first-contact hint about
+    hostd or the domain's XML; the report is marked partial. Returns (at, counted up to)."""
+    lost = re.search(rf"perfkvm: error: at (\d+\.\d) s: {cause}; the report has the counts up "
+                     r"to (\d+\.\d+) s", result.err)
+    expect(lost, f"{what}: no error naming the cause ({cause}):\n{result.err}")
+    hints = [line for line in result.err.splitlines()
+             if "no answer from perfkvm-hostd" in line or "domain's XML" in line]
+    expect(not hints, f"{what}: a first-contact hint after a working session: {hints}")
+    notes = reports.parse_human(result.err).notes
+    expect(any("partial: counts up to" in note for note in notes),
+           f"{what}: the report is not marked partial: notes {notes}")
+    return float(lost.group(1)), float(lost.group(2))
+
+
 def hostd_killed_mid_run(ctx):
     """hostd SIGKILLed 1 s into `perfkvm -i 200 -p 'sleep 3; exit 5'`: the command runs on and
     its status is perfkvm's, the interval blocks printed stay, the report has the counts up to
@@ -769,18 +785,15 @@ def hostd_killed_mid_run(ctx):
     ctx.lab.untrack_process(hostd.process.pid)
     waited = guest.wait(job)
     expect_status(waited, 5, "perfkvm whose hostd was killed mid-run")
-    lost = re.search(r"perfkvm: error: at (\d+\.\d) s: perfkvm-hostd disconnected .*; the report "
-                     r"has the counts up to (\d+\.\d+) s", waited.err)
-    expect(lost, f"no error saying when the session was lost:\n{waited.err}")
-    at, counted_to = float(lost.group(1)), float(lost.group(2))
+    at, counted_to = _lost_session(
+        waited, r"perfkvm-hostd disconnected from /dev/virtio-ports/org.perfkvm.0 \(it stopped or "
+                r"restarted\)", "hostd killed mid-run")
     expect(0.8 <= at <= 3.0 and 0.2 <= counted_to <= at,
            f"lost at {at} s with counts up to {counted_to} s (hostd was killed ~1 s in)")
     output = reports.parse_human(waited.err)
     expect(len(output.interval_times()) >= 3, f"interval blocks before the kill: "
                                               f"{output.interval_times()}")
     expect(output.value("task-clock") > 0, "the partial report has no task-clock")
-    expect(any("partial: counts up to" in note for note in output.notes),
-           f"the report is not marked partial: notes {output.notes}")
     restarted = ctx.start_hostd("hostd-after-kill.log")
     result = perfkvm(guest, "-e task-clock -A -p 'e2e_spin 0.5 1'")
     expect_status(result, 0, "perfkvm with the restarted hostd")
@@ -793,12 +806,6 @@ def hostd_killed_mid_run(ctx):
 
 
 # ---- 24, 25: the guest silent past the lease, by its own fault or because the VM is paused --------
-
-def _session_ending_errors(text):
-    """perfkvm's errors that would blame the host's setup: never right once a session existed."""
-    return [line for line in text.splitlines()
-            if "no answer from perfkvm-hostd" in line or "domain's XML" in line]
-
 
 def stopped_past_lease(ctx):
     """perfkvm SIGSTOPped in the guest for 5 s (past the 2 s lease), then continued: hostd ends
@@ -819,25 +826,19 @@ def stopped_past_lease(ctx):
     expect_status(guest.run(f"kill -CONT {pid}"), 0, f"kill -CONT {pid} in the guest")
     waited = guest.wait(job)
     expect_status(waited, 3, "perfkvm stopped past the lease")
-    lost = re.search(r"perfkvm: error: at (\d+\.\d) s: the host ended this session after "
-                     rf"{LEASE_MS / 1000:.1f} s without a message \(lease\); the report has the "
-                     r"counts up to (\d+\.\d+) s", waited.err)
-    expect(lost, f"no error naming the lease:\n{waited.err}")
-    expect(not _session_ending_errors(waited.err),
-           f"a first-contact hint after a working session:\n{waited.err}")
+    at, counted_to = _lost_session(
+        waited, rf"the host ended this session after {LEASE_MS / 1000:.1f} s without a message "
+                r"\(lease\)", "perfkvm stopped past the lease")
     # hostd counted on while perfkvm was stopped, until the lease ended the session: its
     # samples waited in the channel, so the counts end near the lease's end, not at the stop.
-    counted_to = float(lost.group(2))
     latest = 1.0 + LEASE_MS * 1.25 / 1000 + 1.0
     expect(0.6 <= counted_to <= latest,
            f"counts up to {counted_to} s (stopped ~1 s in, lease {LEASE_MS} ms)")
-    output = reports.parse_human(waited.err)
-    expect(output.value("task-clock") > 0, "the partial report has no task-clock")
-    expect(any("partial: counts up to" in note for note in output.notes),
-           f"the report is not marked partial: notes {output.notes}")
+    expect(reports.parse_human(waited.err).value("task-clock") > 0,
+           "the partial report has no task-clock")
     expect(hostd.alive(), "perfkvm-hostd is gone")
     return (f"exit 3 kept; hostd closed the counters at the lease; perfkvm named it at "
-            f"{lost.group(1)} s, partial report up to {counted_to:.3f} s")
+            f"{at:.1f} s, partial report up to {counted_to:.3f} s")
 
 
 def paused_past_lease(ctx):
@@ -1027,15 +1028,9 @@ def live_channel_hotplug(ctx):
            f"perfkvm-host xml disable --live: status {status}: {out}")
     unplugged = guest.wait(job)
     expect_status(unplugged, 6, "perfkvm whose channel was unplugged mid-run")
-    cause = re.search(r"perfkvm: error: at (\d+\.\d) s: the perfkvm channel was unplugged from "
-                      r"this VM \(/dev/virtio-ports/org.perfkvm.0 is gone\); the report has the "
-                      r"counts up to (\d+\.\d+) s", unplugged.err)
-    expect(cause, f"perfkvm does not say the channel was unplugged:\n{unplugged.err}")
-    expect(not _session_ending_errors(unplugged.err),
-           f"a first-contact hint after a working session:\n{unplugged.err}")
-    expect(any("partial: counts up to" in note
-               for note in reports.parse_human(unplugged.err).notes),
-           f"the report of the unplugged run is not marked partial:\n{unplugged.err}")
+    unplugged_at, counted_to = _lost_session(
+        unplugged, r"the perfkvm channel was unplugged from this VM "
+                   r"\(/dev/virtio-ports/org.perfkvm.0 is gone\)", "the channel unplugged mid-run")
     expect(wait_until(lambda: ctx.hostd.perf_fds() == 0, 5),
            f"hostd still holds {ctx.hostd.perf_fds()} counters after the unplug")
     expect(domain.live_channel_path("org.perfkvm.0") is None,
@@ -1070,8 +1065,8 @@ def live_channel_hotplug(ctx):
            "hostd did not pick up the hot-plugged channel")
     guest.run(RELINK_PORTS)
     busy = _served(ctx, domain, offset)
-    return (f"unplugged mid-run (exit 6 kept, named at {cause.group(1)} s, counts up to "
-            f"{cause.group(2)} s) and hot-plugged org.perfkvm.0 into running perfkvm-e2e-b "
+    return (f"unplugged mid-run (exit 6 kept, named at {unplugged_at:.1f} s, counts up to "
+            f"{counted_to:.3f} s) and hot-plugged org.perfkvm.0 into running perfkvm-e2e-b "
             f"({path}); perfkvm without it: 'no perfkvm channel'; with it again: vCPU1 "
             f"{busy:.0f} ms")
 
