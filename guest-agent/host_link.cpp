@@ -133,6 +133,21 @@ void HostLink::accept_payload(const std::string& payload) {
   ready_.push_back(std::move(message));
 }
 
+void HostLink::restart(std::optional<Transport> replacement) {
+  if (replacement) transport_ = std::move(*replacement);
+  gone_ = false;
+  gone_reported_ = false;
+  gone_reason_.clear();
+  established_ = false;
+  outbox_.clear();
+  front_written_ = 0;
+  decoder_.reset();
+  inbox_.clear();
+  ready_.clear();
+  backoff_ = std::chrono::milliseconds{0};
+  backoff_until_.reset();
+}
+
 void HostLink::lose_host(std::string reason) {
   gone_ = true;
   gone_reason_ = std::move(reason);

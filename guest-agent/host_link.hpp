@@ -59,6 +59,10 @@ class HostLink {
   LinkEvent wait(Clock::time_point deadline, int extra_fd = -1);
 
   bool host_gone() const { return gone_; }
+  // Begins again after the host went away, with nothing of the old stream kept: over the same
+  // port (virtio-serial: a restarted hostd connects to it again), or over `replacement`, a new
+  // connection (a socket's end is final). The next session's hello comes from HostSession.
+  void restart(std::optional<Transport> replacement);
   std::uint64_t dropped_messages() const { return dropped_messages_; }
   const protocol::DecoderStats& decoder_stats() const { return decoder_.stats(); }
 

@@ -39,8 +39,10 @@ void HostSession::refused(const protocol::Error& error, const std::string& what)
                    std::string(protocol::to_string(error.code)) + ": " + error.message);
 }
 
-const protocol::Welcome& HostSession::open() {
-  const auto deadline = Clock::now() + timeout_;
+const protocol::Welcome& HostSession::open() { return open(timeout_); }
+
+const protocol::Welcome& HostSession::open(std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
   auto retry = kFirstHelloRetry;
   for (;;) {
     // A fresh nonce per hello: answers to an abandoned hello are then dropped as stale.
@@ -141,7 +143,11 @@ void HostSession::pause_until(Clock::time_point until) {
 }
 
 protocol::Started HostSession::start(protocol::Start request) {
-  const auto deadline = Clock::now() + timeout_;
+  return start(std::move(request), timeout_);
+}
+
+protocol::Started HostSession::start(protocol::Start request, std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
   for (;;) {
     auto answer = try_start(request, deadline);
     if (auto* started = std::get_if<protocol::Started>(&answer)) return std::move(*started);

@@ -24,6 +24,8 @@ class HostSession {
   // hello -> welcome. Without an answer, says hello again with a fresh nonce after 1 s, then
   // 2 s, ... (the host may not be connected to the port yet), until the timeout.
   const protocol::Welcome& open();
+  // The same within `timeout` rather than --timeout: one attempt at a new session mid-run.
+  const protocol::Welcome& open(std::chrono::milliseconds timeout);
 
   // list-events -> events: the host's events for this VM, as they are now.
   std::vector<protocol::EventStatus> list_events();
@@ -31,6 +33,7 @@ class HostSession {
   // start -> started. `request.nonce` and `request.request_id` are filled in. A start the
   // host asks to repeat later (rate-limited) is repeated after the wait it names.
   protocol::Started start(protocol::Start request);
+  protocol::Started start(protocol::Start request, std::chrono::milliseconds timeout);
 
   // One start -> started before `deadline`; or, when the host asks to repeat it later and the
   // wait ends before the deadline, that wait. Throws GuestError for any other refusal.

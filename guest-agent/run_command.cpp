@@ -14,6 +14,7 @@
 #include "guest-agent/report_output.hpp"
 #include "guest-agent/run_control.hpp"
 #include "guest-agent/run_monitor.hpp"
+#include "guest-agent/session_recovery.hpp"
 #include "guest-agent/run_reports.hpp"
 #include "guest-agent/signal_watch.hpp"
 #include "guest-agent/transport.hpp"
@@ -36,13 +37,14 @@ struct RunWaits {
 // -D's delay (`enable_at`; max: none). Returns the wait status; `stop_signalled` is set when
 // SIGINT, SIGTERM or SIGHUP came (forwarded or not): the user wants no further runs.
 int watch_command(GatedChild& child, RunWaits waits, HostSession& session, RunMonitor& monitor,
-                  RunControl& control, Clock::time_point enable_at, bool& stop_signalled) {
+                  RunControl& control, SessionRecovery& recovery, Clock::time_point enable_at,
+                  bool& stop_signalled) {
   bool enable_due = enable_at != Clock::time_point::max();
-  const auto period = session.keepalive_period();
-  auto next_keepalive = Clock::now() + period;
+  auto next_keepalive = Clock::now() + session.keepalive_period();
   for (;;) {
     auto deadline = monitor.counting() ? next_keepalive : Clock::time_point::max();
     if (enable_due) deadline = std::min(deadline, enable_at);
+    deadline = std::min(deadline, recovery.next_attempt(monitor, Clock::now()));
     auto event = session.link().wait(deadline, waits.fd());
     switch (event.kind) {
       case LinkEvent::Kind::message:
@@ -53,6 +55,12 @@ int watch_command(GatedChild& child, RunWaits waits, HostSession& session, RunMo
         break;
       case LinkEvent::Kind::timeout:
         monitor.check_host_silence(Clock::now());
+        if (monitor.lost()) {
+          recovery.attempt_if_due(monitor, Clock::now());
+          // A new session's lease may differ.
+          if (monitor.counting()) next_keepalive = Clock::now() + session.keepalive_period();
+          break;
+        }
         if (enable_due && Clock::now() >= enable_at) {
           enable_due = false;
           control.request(ControlRequest{ControlAction::enable, {}});
@@ -60,7 +68,7 @@ int watch_command(GatedChild& child, RunWaits waits, HostSession& session, RunMo
         if (Clock::now() < next_keepalive) break;
         // A host that does not read gets no pile of keepalives, only the one queued.
         if (session.link().all_sent()) session.send(protocol::Keepalive{});
-        next_keepalive = Clock::now() + period;
+        next_keepalive = Clock::now() + session.keepalive_period();
         break;
       case LinkEvent::Kind::extra_fd:
         for (const auto& info : waits.signals.take()) {
@@ -136,6 +144,20 @@ struct RunEnd {
   report::FormatOptions format;       // as this run's report prints (its target label)
 };
 
+// The report's notes on what was not counted between a lost session and the next (human:
+// "# ..." lines; CSV and JSON carry it in the lines, FormatOptions::not_counted).
+void note_gaps(const RunMonitor& monitor, report::FormatOptions& format) {
+  for (const auto& gap : monitor.gaps()) {
+    format.not_counted.push_back({gap.from_ns, gap.to_ns});
+    format.notes.push_back("not counted from " +
+                           report::fixed(static_cast<double>(gap.from_ns) / 1e9, 3) + " s to " +
+                           report::fixed(static_cast<double>(gap.to_ns) / 1e9, 3) +
+                           " s: the session with perfkvm-hostd was lost there and a new one "
+                           "counted on; the totals and the elapsed time cover the counted time "
+                           "only");
+  }
+}
+
 // Fork the command held at a gate, start counting, release it, watch it, stop, collect the
 // report. Throws GuestError when the host does not start counting (the command never runs).
 RunEnd run_once(const RunSetting& run) {
@@ -144,7 +166,8 @@ RunEnd run_once(const RunSetting& run) {
   const bool delayed = options.delay_ms && *options.delay_ms != 0;
   GatedChild child = GatedChild::spawn(options.argv, run.signals.original_mask());
   // If start fails, `child` dies at the gate (its destructor).
-  const protocol::Started started = run.session.start(start_request(options));
+  const protocol::Start request = start_request(options);
+  const protocol::Started started = run.session.start(request);
   // Before the gate opens, so that nothing of the command runs elsewhere; on failure the
   // command never runs (the host's counters close with the session).
   if (options.pin) pin_to_vcpus(child.pid(), started.vcpus);
@@ -171,10 +194,11 @@ RunEnd run_once(const RunSetting& run) {
   RunMonitor monitor(started, end.format, run.output, diagnostics, /*counting_at_start=*/!delayed,
                      std::chrono::milliseconds(run.session.welcome().limits.lease_ms));
   RunControl control(run.session, monitor, run.endpoint, diagnostics);
+  SessionRecovery recovery(run.session, options.connect, request, diagnostics);
   bool stop_signalled = false;
   try {
     end.wait_status = watch_command(child, RunWaits{run.signals, run.endpoint}, run.session,
-                                    monitor, control, enable_at, stop_signalled);
+                                    monitor, control, recovery, enable_at, stop_signalled);
     isolation.reset();  // the other tasks get their CPUs back as soon as the command ends
     monitor.command_ended();
     if (!collect_report(run.session, monitor, run.signals, control, options.connect,
@@ -197,12 +221,14 @@ RunEnd run_once(const RunSetting& run) {
   } else if (monitor.report()) {
     end.reports = reports_of_run(*monitor.report(), monitor.region());
     end.last = stop_signalled;
+    note_gaps(monitor, end.format);
   } else {
     if (const auto partial = monitor.partial_report()) {
       end.reports = reports_of_run(*partial, monitor.region());
       end.partial = true;
-      end.format.notes.push_back("partial: counts up to " +
-                                 report::fixed(static_cast<double>(partial->duration_ns) / 1e9, 3) +
+      const double counted_to = static_cast<double>(monitor.counted_up_to_ns().value_or(0));
+      note_gaps(monitor, end.format);
+      end.format.notes.push_back("partial: counts up to " + report::fixed(counted_to / 1e9, 3) +
                                  " s only, where the session with perfkvm-hostd ended");
     }
     end.last = true;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "report/interval_delta.hpp"
 #include "report/number_format.hpp"
 
 namespace perfkvm::guest {
@@ -10,6 +11,32 @@ namespace {
 
 std::string error_text(const protocol::Error& error) {
   return std::string(protocol::to_string(error.code)) + ": " + error.message;
+}
+
+void add_cells(std::vector<protocol::Cell>& sum, const std::vector<protocol::Cell>& more) {
+  if (sum.size() < more.size()) sum.resize(more.size());
+  for (std::size_t i = 0; i < more.size(); ++i) sum[i] = report::combined(sum[i], more[i]);
+}
+
+// `later`'s counts with `earlier`'s added, cell by cell and vCPU by vCPU: the report of two
+// sessions' requests over the same columns, its duration their counted time together.
+protocol::Report with_earlier(const std::optional<protocol::Report>& earlier,
+                              protocol::Report later) {
+  if (!earlier) return later;
+  later.duration_ns += earlier->duration_ns;
+  later.samples_sent += earlier->samples_sent;
+  later.samples_dropped += earlier->samples_dropped;
+  add_cells(later.totals, earlier->totals);
+  for (const auto& row : earlier->vcpus) {
+    const auto same = std::find_if(later.vcpus.begin(), later.vcpus.end(),
+                                   [&](const auto& other) { return other.vcpu == row.vcpu; });
+    if (same == later.vcpus.end()) {
+      later.vcpus.push_back(row);
+    } else {
+      add_cells(same->counts, row.counts);
+    }
+  }
+  return later;
 }
 
 }  // namespace
@@ -51,7 +78,7 @@ void RunMonitor::handle(const protocol::Message& message) {
   }
 }
 
-void RunMonitor::on_sample(const protocol::Sample& sample) {
+void RunMonitor::on_sample(protocol::Sample sample) {
   // After the report the request is over: late samples are stale (§6.1).
   if (lost_ || report_ || sample.request_id != started_.request_id) {
     diagnostics_.debug("dropped a sample of request " + std::to_string(sample.request_id));
@@ -63,6 +90,8 @@ void RunMonitor::on_sample(const protocol::Sample& sample) {
                        std::to_string(started_.columns.size()) + " columns");
     return;
   }
+  // In the run's time: a request of a later session counts from its own start.
+  sample.elapsed_ns += segment_offset_ns_;
   if (sample.read_id) return on_snapshot(sample);
   // Gaps (dropped samples) are fine, the delta spans them; going back is not. (A snapshot
   // carries the seq of the interval sample before it.)
@@ -111,7 +140,7 @@ void RunMonitor::on_report(const protocol::Report& report) {
     diagnostics_.debug("dropped a report of request " + std::to_string(report.request_id));
     return;
   }
-  report_ = report;
+  report_ = with_earlier(carried_, report);
   fail_pending("counting ended before the host read the counters");
   if (report.reason == protocol::EndReason::domain_stopped && command_running_) {
     diagnostics_.warning(
@@ -189,22 +218,57 @@ void RunMonitor::lose_session(const std::string& why) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started_at_).count();
   // When: the cause is the host's, and a user lines it up with the host's log by it.
   std::string text = "at " + report::fixed(after_s, 1) + " s: " + why;
-  text += previous_ ? "; the report has the counts up to " +
-                          report::fixed(static_cast<double>(previous_->elapsed_ns) / 1e9, 3) +
-                          " s, the last reading that came"
-                    : "; no counts for this run";
+  const auto counted_to = counted_up_to_ns();
+  text += counted_to ? "; the report has the counts up to " +
+                           report::fixed(static_cast<double>(*counted_to) / 1e9, 3) +
+                           " s, the last reading that came"
+                     : "; no counts for this run";
   diagnostics_.error(text + (command_running_ ? " (the command keeps running)" : ""));
 }
 
 std::optional<protocol::Report> RunMonitor::partial_report() const {
-  if (!lost_ || report_ || !previous_) return std::nullopt;
+  if (!lost_ || report_) return std::nullopt;
+  if (!previous_) return carried_;
   protocol::Report partial;
   partial.request_id = started_.request_id;
-  partial.duration_ns = previous_->elapsed_ns;
+  partial.duration_ns = previous_->elapsed_ns - segment_offset_ns_;
   partial.columns = started_.columns;
   partial.totals = previous_->totals;
   partial.vcpus = previous_->vcpus;
-  return partial;
+  return with_earlier(carried_, std::move(partial));
+}
+
+std::optional<std::uint64_t> RunMonitor::counted_up_to_ns() const {
+  if (previous_) return previous_->elapsed_ns;
+  if (!gaps_.empty()) return gaps_.back().from_ns;
+  return std::nullopt;
+}
+
+std::uint64_t RunMonitor::run_ns(std::chrono::steady_clock::time_point now) const {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(now - started_at_).count());
+}
+
+std::string RunMonitor::resume(protocol::Started started,
+                               std::chrono::steady_clock::time_point now) {
+  if (!lost_ || report_) return "nothing was lost";
+  // The counts can only be added up column by column and vCPU by vCPU.
+  if (started.columns != started_.columns) {
+    return "the host now counts other columns (its events or policy changed)";
+  }
+  if (started.vcpus != started_.vcpus) return "the host now counts other vCPUs";
+  const std::uint64_t counted_to = previous_ ? previous_->elapsed_ns : segment_offset_ns_;
+  carried_ = partial_report();
+  segment_offset_ns_ = std::max(run_ns(now), counted_to);
+  gaps_.push_back(Gap{counted_to, segment_offset_ns_});
+  started_ = std::move(started);
+  previous_.reset();
+  lost_ = false;
+  diagnostics_.warning("at " + report::fixed(static_cast<double>(segment_offset_ns_) / 1e9, 1) +
+                       " s: a new session with perfkvm-hostd; counting again (not counted from " +
+                       report::fixed(static_cast<double>(counted_to) / 1e9, 3) + " s to " +
+                       report::fixed(static_cast<double>(segment_offset_ns_) / 1e9, 3) + " s)");
+  return {};
 }
 
 }  // namespace perfkvm::guest

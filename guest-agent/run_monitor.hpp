@@ -38,6 +38,25 @@ class RunMonitor {
   // Changes the wording of later messages: nothing keeps running any more.
   void command_ended() { command_running_ = false; }
 
+  // Whether a new session could carry on where this one was lost: not when the region of
+  // interest or a snapshot is in play (their readings belong to one request's counters).
+  bool resumable() const { return !region_.shapes_the_run() && pending_.empty(); }
+  // Counting again after a loss, in the new session's request `started` (begun `now`): the
+  // counts so far are kept and the new request's added to them, the time between is a gap.
+  // Empty if it was taken; otherwise why not (other columns or vCPUs than before).
+  std::string resume(protocol::Started started, std::chrono::steady_clock::time_point now);
+  // What was not counted, in the run's time: from the last reading of a lost session to the
+  // start of the next.
+  struct Gap {
+    std::uint64_t from_ns = 0;
+    std::uint64_t to_ns = 0;
+  };
+  const std::vector<Gap>& gaps() const { return gaps_; }
+  // The run's time of the last reading that came, if any (what a partial report counts to).
+  std::optional<std::uint64_t> counted_up_to_ns() const;
+  // The run's time since counting began (the first request's start).
+  std::uint64_t run_ns(std::chrono::steady_clock::time_point now) const;
+
   // Counters are (as far as we know) still open on the host: a stop is due at the end.
   bool counting() const { return !lost_ && !report_; }
   bool lost() const { return lost_; }
@@ -57,7 +76,7 @@ class RunMonitor {
   const RegionOfInterest& region() const { return region_; }
 
  private:
-  void on_sample(const protocol::Sample& sample);
+  void on_sample(protocol::Sample sample);
   void on_report(const protocol::Report& report);
   void on_error(const protocol::Error& error);
   void on_snapshot(const protocol::Sample& snapshot);
@@ -70,7 +89,12 @@ class RunMonitor {
   Diagnostics& diagnostics_;
   std::optional<protocol::Sample> previous_;
   std::size_t blocks_ = 0;
-  std::optional<protocol::Report> report_;
+  std::optional<protocol::Report> report_;  // with the counts of earlier sessions added
+  // The counts of the sessions lost before this one (duration: their counted time), and where
+  // this session's request began in the run's time.
+  std::optional<protocol::Report> carried_;
+  std::uint64_t segment_offset_ns_ = 0;
+  std::vector<Gap> gaps_;
   bool lost_ = false;
   bool command_running_ = true;
   std::chrono::steady_clock::time_point started_at_ = std::chrono::steady_clock::now();

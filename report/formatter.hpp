@@ -58,6 +58,14 @@ struct FormatOptions {
   std::string phase;
   // Human report only: "# ..." lines after perf's, e.g. why the counts end early.
   std::vector<std::string> notes;
+  // Spans of the run not counted (a session with the host lost, a new one counting on), in
+  // the run's time: the human report has notes for them; CSV lines end with one more field,
+  // "FROM-TO" in seconds ('/' between spans), and JSON lines carry "not-counted" : [[FROM, TO]].
+  struct Span {
+    std::uint64_t from_ns = 0;
+    std::uint64_t to_ns = 0;
+  };
+  std::vector<Span> not_counted;
 };
 
 // One interval block of `perf stat -I`: each line shows the difference between `current` and

@@ -107,6 +107,30 @@ void write_csv_metric(const std::string& sep, const Metric& metric, std::string&
   }
 }
 
+// The fields every line of the report ends with: its phase, the spans not counted.
+void write_csv_tail(const FormatOptions& options, std::string& out) {
+  const std::string& sep = options.separator;
+  if (!options.phase.empty()) out += sep + printable(options.phase);
+  if (options.not_counted.empty()) return;
+  out += sep;
+  for (std::size_t i = 0; i < options.not_counted.size(); ++i) {
+    const auto& span = options.not_counted[i];
+    out += (i ? "/" : "") + seconds_text(span.from_ns) + "-" + seconds_text(span.to_ns);
+  }
+}
+
+void write_json_tail(const FormatOptions& options, std::string& out) {
+  if (!options.phase.empty()) out += ", \"phase\" : " + json_string(options.phase);
+  if (options.not_counted.empty()) return;
+  out += ", \"not-counted\" : [";
+  for (std::size_t i = 0; i < options.not_counted.size(); ++i) {
+    const auto& span = options.not_counted[i];
+    out += std::string(i ? ", " : "") + "[" + seconds_text(span.from_ns) + ", " +
+           seconds_text(span.to_ns) + "]";
+  }
+  out += "]";
+}
+
 void write_csv(const FormatOptions& options, const CounterLine& line, std::string& out) {
   const std::string& sep = options.separator;
   if (line.interval_ns) out += pad_left(seconds_text(*line.interval_ns), kIntervalWidth) + sep;
@@ -118,7 +142,7 @@ void write_csv(const FormatOptions& options, const CounterLine& line, std::strin
   if (line.noise_pct) out += sep + fixed(*line.noise_pct, 2) + "%";
   out += sep + std::to_string(line.time_running) + sep + running_percent(line);
   write_csv_metric(sep, line.metric, out);
-  if (!options.phase.empty()) out += sep + printable(options.phase);
+  write_csv_tail(options, out);
   out += '\n';
   if (line.second_metric) {
     // perf's new_line_csv: the prefix, then one empty field per leading field of a line (3, and
@@ -127,7 +151,7 @@ void write_csv(const FormatOptions& options, const CounterLine& line, std::strin
     if (line.vcpu) out += "vCPU" + std::to_string(line.vcpu->index) + sep;
     for (int field = 0; field < (line.vcpu ? 4 : 3); ++field) out += sep;
     write_csv_metric(sep, *line.second_metric, out);
-    if (!options.phase.empty()) out += sep + printable(options.phase);
+    write_csv_tail(options, out);
     out += '\n';
   }
 }
@@ -155,13 +179,13 @@ void write_json(const FormatOptions& options, const CounterLine& line, std::stri
   const bool has_value = line.metric.kind == Metric::Kind::value;
   out += ", \"metric-value\" : " + fixed(has_value ? line.metric.value : 0.0, 6);
   out += ", \"metric-unit\" : " + json_string(line.metric.unit);
-  if (!options.phase.empty()) out += ", \"phase\" : " + json_string(options.phase);
+  write_json_tail(options, out);
   out += "}\n";
   if (line.second_metric) {
     // perf's new_line_json: an object with the prefix and the metric alone.
     out += json_prefix(line) + "\"metric-value\" : " + fixed(line.second_metric->value, 6) +
            ", \"metric-unit\" : " + json_string(line.second_metric->unit);
-    if (!options.phase.empty()) out += ", \"phase\" : " + json_string(options.phase);
+    write_json_tail(options, out);
     out += "}\n";
   }
 }

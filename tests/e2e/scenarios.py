@@ -805,6 +805,47 @@ def hostd_killed_mid_run(ctx):
             f"(vCPU1 {busy:.0f} ms)")
 
 
+# ---- 26: perfkvm-hostd restarted mid-run: a new session counts on ([faults]) ---------------------
+
+def hostd_restarted_mid_run(ctx):
+    """hostd SIGKILLed 1 s into `perfkvm -i 200 -p 'sleep 5; exit 5'` and started again 1 s
+    later: perfkvm opens a new session and counts on; the report adds both sessions' counts and
+    says what was not counted (a note, not partial); the command's status is kept."""
+    guest = ctx.domains["perfkvm-e2e-a"].control()
+    job, _ = guest.start("exec perfkvm -e task-clock -i 200 -p 'sleep 5; exit 5'")
+    expect(wait_until(ctx.hostd.perf_fds, 15), "hostd opened no counters for the guest's perfkvm")
+    time.sleep(1)
+    ctx.hostd.process.kill()
+    ctx.hostd.process.wait()
+    ctx.lab.untrack_process(ctx.hostd.process.pid)
+    time.sleep(1)
+    restarted = ctx.start_hostd("hostd-restarted-mid-run.log")
+    expect(wait_until(restarted.perf_fds, 10), "the restarted hostd opened no counters: perfkvm "
+                                               "did not start a new session")
+    waited = guest.wait(job)
+    expect_status(waited, 5, "perfkvm whose hostd was restarted mid-run")
+    resumed = re.search(r"perfkvm: warning: at (\d+\.\d) s: a new session with perfkvm-hostd; "
+                        r"counting again \(not counted from (\d+\.\d+) s to (\d+\.\d+) s\)",
+                        waited.err)
+    expect(resumed, f"perfkvm did not say it counts again:\n{waited.err}")
+    gap_from, gap_to = float(resumed.group(2)), float(resumed.group(3))
+    expect(0.6 <= gap_from <= 1.6 and gap_from + 0.5 <= gap_to <= gap_from + 4,
+           f"not counted from {gap_from} s to {gap_to} s (hostd killed ~1 s in, back ~1 s later)")
+    output = reports.parse_human(waited.err)
+    after = [t for t in output.interval_times() if t > gap_to]
+    expect(len(after) >= 3, f"interval blocks after the new session began: {after}")
+    expect(any(f"not counted from {gap_from:.3f} s to {gap_to:.3f} s" in note
+               for note in output.notes), f"the report does not note the gap: {output.notes}")
+    expect(not any("partial" in note for note in output.notes),
+           f"a resumed run's report is partial: {output.notes}")
+    task_ms = output.value("task-clock")
+    expect(task_ms > 0, "the report has no task-clock")
+    expect(wait_until(lambda: restarted.perf_fds() == 0, 5),
+           "the restarted hostd holds counters after the run")
+    return (f"exit 5 kept; not counted {gap_from:.3f}-{gap_to:.3f} s, counting again in a new "
+            f"session ({len(after)} blocks after it); task-clock {task_ms:.1f} ms in all")
+
+
 # ---- 24, 25: the guest silent past the lease, by its own fault or because the VM is paused --------
 
 def stopped_past_lease(ctx):
@@ -1409,6 +1450,8 @@ SCENARIOS = [
     ("21", "perfkvm_roi.h: the guest-side latency of a snapshot request", roi_latency),
     ("23", "-r 3: the mean of three runs with its spread, the last run's status", repeated_runs),
     ("22", "perfkvm-hostd SIGKILLed mid-run: status, partial counts, restart", hostd_killed_mid_run),
+    ("26", "perfkvm-hostd restarted mid-run: a new session counts on, the gap reported",
+     hostd_restarted_mid_run),
     ("24", "perfkvm SIGSTOPped past the lease: status, the lease named, partial counts",
      stopped_past_lease),
     ("25", "virsh suspend past the lease, then resume: the session survives", paused_past_lease),

@@ -274,8 +274,9 @@ void FakeHost::serve() {
         connection.fd.reset();
         connection.counting = false;
       }
-      if (script_.lease_expired_after_sample != 0 &&
+      if (script_.lease_expired_after_sample != 0 && !lease_expired_sent_ &&
           sample.seq == script_.lease_expired_after_sample) {
+        lease_expired_sent_ = true;
         connection.end_for_silence(script_.lease_ms);
       }
     }

@@ -63,7 +63,8 @@ struct FakeHostScript {
   bool ignore_stop = false;
   bool mute_after_started = false;  // answers nothing after `started` (keepalives included)
   std::uint64_t close_after_sample = 0;  // non-zero: the host disappears after sending this seq
-  // non-zero: the host ends the session for silence (lease-expired) after sending this seq
+  // non-zero: the host ends the session for silence (lease-expired) after sending this seq,
+  // once (the guest's next session is served to its end)
   std::uint64_t lease_expired_after_sample = 0;
   std::uint64_t close_after_read = 0;    // non-zero: ... after answering the k-th read
   std::uint64_t close_after_reports = 0;  // non-zero: ... after sending the k-th report
@@ -104,6 +105,7 @@ class FakeHost {
   UniqueFd listener_;
   std::atomic<bool> stopping_{false};
   std::atomic<pid_t> client_pid_{0};
+  bool lease_expired_sent_ = false;  // lease_expired_after_sample happened
 
   mutable std::mutex mutex_;
   std::vector<std::string> received_;

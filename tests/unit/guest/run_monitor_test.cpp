@@ -6,6 +6,7 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <sstream>
 #include <string>
@@ -218,4 +219,47 @@ TEST_CASE("requests still waiting for their snapshot when the report comes, or t
               {2, "error: perfkvm-hostd: rate-limited: too fast"},
               {3, "error: the session with perfkvm-hostd is gone"}});
   }
+}
+
+TEST_CASE("a new session counts on: its request's counts are added to the lost one's, in the "
+          "run's time, the time between a gap; other columns or vCPUs are refused") {
+  std::ostringstream messages;
+  Diagnostics diagnostics(messages);
+  ReportOutput output = ReportOutput::open(std::nullopt);
+  RunMonitor monitor(started_task_clock(), report::FormatOptions{}, output, diagnostics);
+  const auto begun = std::chrono::steady_clock::now();  // at or after the monitor's start
+  monitor.handle(sample(1));  // 1 s in: 500 ms counted
+  monitor.lose_session("host gone");
+  REQUIRE(monitor.resumable());
+
+  auto other_columns = started_task_clock();
+  other_columns.columns.front().event = "cpu-clock";
+  CHECK(monitor.resume(other_columns, begun) ==
+        "the host now counts other columns (its events or policy changed)");
+  auto other_vcpus = started_task_clock();
+  other_vcpus.vcpus = {0, 1};
+  CHECK(monitor.resume(other_vcpus, begun) == "the host now counts other vCPUs");
+  CHECK(monitor.lost());
+
+  // The new request began 3 s into the run (never before the last reading: clocks differ).
+  auto second = started_task_clock();
+  second.request_id = 2;
+  CHECK(monitor.resume(second, begun + std::chrono::seconds(3)).empty());
+  CHECK(monitor.counting());
+  REQUIRE(monitor.gaps().size() == 1);
+  CHECK(monitor.gaps().front().from_ns == 1'000'000'000);
+  CHECK(monitor.gaps().front().to_ns >= 3'000'000'000);
+  CHECK(messages.str().find("a new session with perfkvm-hostd; counting again (not counted from "
+                            "1.000 s to 3.0") != std::string::npos);
+
+  protocol::Report report;
+  report.request_id = 2;
+  report.duration_ns = 2'000'000'000;
+  report.columns = started_task_clock().columns;
+  report.totals = {protocol::Count{1'200'000'000, 2'000'000'000, 2'000'000'000}};
+  monitor.handle(report);
+  REQUIRE(monitor.report());
+  CHECK(monitor.report()->duration_ns == 3'000'000'000);  // counted: 1 s + 2 s
+  CHECK(monitor.report()->totals.front() ==
+        protocol::Cell(protocol::Count{1'700'000'000, 3'000'000'000, 3'000'000'000}));
 }
