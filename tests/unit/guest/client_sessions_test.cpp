@@ -85,6 +85,7 @@ FakeHostScript script_from(const json::object& host) {
     } else if (key == "after_started") {
       using After = FakeHostScript::AfterStarted;
       static const std::map<std::string, After> kAfter = {{"close", After::close},
+                                                          {"reset", After::reset},
                                                           {"lease-expired", After::lease_expired},
                                                           {"domain-stopped", After::domain_stopped},
                                                           {"failure", After::failure},

@@ -113,6 +113,7 @@ struct FakeHost::Connection {
   Clock::time_point counting_since;
   std::optional<Clock::time_point> next_sample;
   std::optional<Clock::time_point> signal_at;
+  std::optional<Clock::time_point> reset_at;  // AfterStarted::reset: nothing read until then
   std::vector<protocol::Sample> late;  // late_samples waiting for the next sample
   bool closed = false;
 
@@ -227,6 +228,15 @@ void FakeHost::serve() {
   }
   protocol::FrameDecoder decoder;
   while (!stopping_ && !connection.closed) {
+    if (connection.reset_at) {
+      // A unix socket closed with bytes unread resets the peer's end, as a vsock reset does.
+      if (Clock::now() >= *connection.reset_at) {
+        connection.closed = true;
+        connection.fd.reset();
+      }
+      std::this_thread::sleep_for(5ms);
+      continue;
+    }
     pollfd wait{connection.fd.get(), POLLIN, 0};
     if (::poll(&wait, 1, 5) == 1) {
       char buffer[65536];
@@ -381,6 +391,9 @@ void FakeHost::handle(Connection& connection, const protocol::Message& message) 
       case FakeHostScript::AfterStarted::close:
         connection.closed = true;
         connection.fd.reset();
+        break;
+      case FakeHostScript::AfterStarted::reset:
+        connection.reset_at = Clock::now() + 200ms;
         break;
       case FakeHostScript::AfterStarted::lease_expired:
         connection.end_for_silence(script_.lease_ms);

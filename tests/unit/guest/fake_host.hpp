@@ -38,6 +38,7 @@ struct FakeHostScript {
   enum class AfterStarted {
     nothing,
     close,           // the host disappears: connection closed
+    reset,           // reads no more and closes 200 ms later, unread bytes and all (ECONNRESET)
     lease_expired,   // error lease-expired: the session is gone
     domain_stopped,  // report reason domain-stopped at once
     failure,         // error internal, then report reason error
