@@ -172,8 +172,15 @@ void RunMonitor::on_error(const protocol::Error& error) {
                            "lease (" + error.message + ")");
       }
       return;
-    case protocol::ErrorCode::session_replaced:
     case protocol::ErrorCode::no_session:
+      // A host program that never had this session answers it: hostd restarted, or this VM
+      // runs in a new QEMU process (restored from a save, migrated) served by another hostd.
+      if (!lost_ && !report_) {
+        lose_session("perfkvm-hostd no longer knows this session (it restarted, or this VM was "
+                     "restored or migrated): " + error_text(error));
+      }
+      return;
+    case protocol::ErrorCode::session_replaced:
       if (!lost_ && !report_) lose_session("perfkvm-hostd ended the session: " + error_text(error));
       return;
     case protocol::ErrorCode::not_permitted:

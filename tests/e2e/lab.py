@@ -357,6 +357,17 @@ class Domain:
             run(self.lab.virsh() + ["destroy", self.name], check=False, timeout=60)
             self.lab.untrack_domain(self.name)
 
+    def save_and_restore(self, path):
+        """virsh save (the guest's state to `path`; its QEMU process exits), then virsh restore
+        (a new QEMU process runs it on from there). Returns the seconds the guest was gone."""
+        began = time.monotonic()
+        run(self.lab.virsh() + ["save", self.name, str(path)], timeout=120)
+        run(self.lab.virsh() + ["restore", str(path)], timeout=120)
+        log(f"domain {self.name} saved and restored (QEMU pid now {self.qemu_pid()})")
+        if self._control:
+            self._control.reconnect(self.control_socket)
+        return time.monotonic() - began
+
     def kill_qemu(self):
         """SIGKILL to the domain's QEMU, as the OOM killer or a crash would end it: libvirt
         notices the process gone and (the domain is transient) forgets the domain."""
@@ -448,6 +459,14 @@ class GuestControl:
 
     def close(self):
         self._socket.close()
+
+    def reconnect(self, path):
+        """To the control channel of a new QEMU process of the same guest (virsh restore): the
+        agent in the guest runs on, and so do its jobs and their ids (no READY again)."""
+        self._socket.close()
+        self._buffer = b""
+        if not wait_until(lambda: self._try_connect(path), 30, 0.1):
+            raise Failure(f"domain {self.name}: cannot reconnect to its control channel {path}")
 
     def _fill(self, deadline, waiting_for):
         remaining = deadline - time.monotonic()

@@ -754,10 +754,11 @@ def repeated_runs(ctx):
 
 # ---- 22: perfkvm-hostd SIGKILLed mid-run ([faults]) ------------------------------------------
 
-def _lost_session(result, cause, what):
+def _lost_session(result, cause, what, resumed=False):
     """A run whose session ended mid-run: perfkvm's error says when, `cause` (a regular
     expression) and up to when the report counts; it never gives the first-contact hint about
-    hostd or the domain's XML; the report is marked partial. Returns (at, counted up to)."""
+    hostd or the domain's XML; the report is marked partial, or with `resumed` (a new session
+    counted on) says what was not counted and is not partial. Returns (at, counted up to)."""
     lost = re.search(rf"perfkvm: error: at (\d+\.\d) s: {cause}; the report has the counts up "
                      r"to (\d+\.\d+) s", result.err)
     expect(lost, f"{what}: no error naming the cause ({cause}):\n{result.err}")
@@ -765,8 +766,14 @@ def _lost_session(result, cause, what):
              if "no answer from perfkvm-hostd" in line or "domain's XML" in line]
     expect(not hints, f"{what}: a first-contact hint after a working session: {hints}")
     notes = reports.parse_human(result.err).notes
-    expect(any("partial: counts up to" in note for note in notes),
-           f"{what}: the report is not marked partial: notes {notes}")
+    if resumed:
+        expect(not any("partial" in note for note in notes),
+               f"{what}: the report of a run counted on in a new session is partial: {notes}")
+        expect(any(note.startswith(f"# not counted from {lost.group(2)} s to ") for note in notes),
+               f"{what}: the report does not say what was not counted: {notes}")
+    else:
+        expect(any("partial: counts up to" in note for note in notes),
+               f"{what}: the report is not marked partial: notes {notes}")
     return float(lost.group(1)), float(lost.group(2))
 
 
@@ -911,8 +918,47 @@ def paused_past_lease(ctx):
     expect(output.value("task-clock") > 0, "the report has no task-clock")
     expect(not any("partial" in note for note in output.notes),
            f"the report across a pause is partial: {output.notes}")
+    not_counted = sum("<not counted>" in line for line in waited.err.splitlines())
     return (f"exit 4 kept; {held} counters held through a 5 s pause (lease {LEASE_MS} ms); "
-            f"whole report, {len(output.interval_times())} interval blocks")
+            f"whole report, {len(output.interval_times())} interval blocks, {not_counted} lines "
+            f"<not counted>")
+
+
+# ---- 27: virsh save and restore mid-run ([faults]) ---------------------------------------------
+
+def saved_and_restored(ctx):
+    """virsh save mid-run (QEMU exits with the vCPU threads counted: hostd ends the session and
+    closes its counters), then virsh restore (a new QEMU process runs the guest on): perfkvm
+    finds hostd gone, counts on in a new session with the restored domain's vCPU threads, says
+    what was not counted, and returns the command's status."""
+    domain = ctx.domains["perfkvm-e2e-a"]
+    guest = domain.control()
+    hostd = ctx.hostd
+    job, _ = guest.start("exec perfkvm -e task-clock -i 200 -p 'sleep 6; exit 3'")
+    expect(wait_until(hostd.perf_fds, 15), "hostd opened no counters for the guest's perfkvm")
+    time.sleep(1)
+    old_qemu = domain.qemu_pid()
+    gone_s = domain.save_and_restore(ctx.lab.dir / "perfkvm-e2e-a.save")
+    expect(domain.qemu_pid() != old_qemu, "virsh restore kept the old QEMU process")
+    expect(hostd.wait_for_log(r"domain 'perfkvm-e2e-a' (stopped|is no longer running)", 5),
+           "hostd did not log that the saved domain stopped")
+    expect(wait_until(hostd.perf_fds, 15),
+           "hostd opened no counters on the restored domain: perfkvm did not count on")
+    waited = guest.wait(job)
+    expect_status(waited, 3, "perfkvm across virsh save and restore")
+    # As the guest sees it: the port disconnected, or (a hostd that connected to the restored
+    # domain's channel before the guest noticed anything) a host that no longer knows the
+    # session.
+    at, counted_to = _lost_session(
+        waited, r"(?:perfkvm-hostd disconnected from /dev/virtio-ports/org.perfkvm.0 \(it stopped "
+                r"or restarted\)|perfkvm-hostd no longer knows this session \(it restarted, or "
+                r"this VM was restored or migrated\): no-session: [^;]*)", "saved and restored",
+        resumed=True)
+    expect(reports.parse_human(waited.err).value("task-clock") > 0, "the report has no task-clock")
+    expect(hostd.alive(), "perfkvm-hostd is gone")
+    return (f"exit 3 kept; save + restore took {gone_s:.1f} s (QEMU {old_qemu} -> "
+            f"{domain.qemu_pid()}); lost at {at:.1f} s in the guest's time, counts up to "
+            f"{counted_to:.3f} s, then counted on in a new session")
 
 
 # ---- 7: QEMU SIGKILLed mid-session ---------------------------------------------------------------
@@ -1060,18 +1106,14 @@ def live_channel_hotplug(ctx):
                      timeout=120)
         return result.returncode, result.stdout + result.stderr
 
-    # Unplugged mid-run: the command runs on and its status is perfkvm's, the cause named.
-    job, _ = guest.start("exec perfkvm -e task-clock -i 200 -p 'sleep 3; exit 6'")
+    # Unplugged mid-run, and plugged in again before the command ends: it runs on, perfkvm
+    # names the unplug, counts on in a new session over the new port, and returns its status.
+    job, _ = guest.start("exec perfkvm -e task-clock -i 200 -p 'sleep 14; exit 6'")
     expect(wait_until(ctx.hostd.perf_fds, 15), "hostd opened no counters for the guest's perfkvm")
     time.sleep(1)
     status, out = admin_run("xml", "disable", domain.name, "--live")
     expect(status == 0 and "unplugged the perfkvm channel" in out,
            f"perfkvm-host xml disable --live: status {status}: {out}")
-    unplugged = guest.wait(job)
-    expect_status(unplugged, 6, "perfkvm whose channel was unplugged mid-run")
-    unplugged_at, counted_to = _lost_session(
-        unplugged, r"the perfkvm channel was unplugged from this VM "
-                   r"\(/dev/virtio-ports/org.perfkvm.0 is gone\)", "the channel unplugged mid-run")
     expect(wait_until(lambda: ctx.hostd.perf_fds() == 0, 5),
            f"hostd still holds {ctx.hostd.perf_fds()} counters after the unplug")
     expect(domain.live_channel_path("org.perfkvm.0") is None,
@@ -1105,11 +1147,19 @@ def live_channel_hotplug(ctx):
     expect(ctx.hostd.wait_for_log(r"domain 'perfkvm-e2e-b': perfkvm channel now", 10),
            "hostd did not pick up the hot-plugged channel")
     guest.run(RELINK_PORTS)
+    expect(wait_until(ctx.hostd.perf_fds, 10),
+           "the perfkvm running since before the unplug did not count again over the new port")
+    replugged = guest.wait(job)
+    expect_status(replugged, 6, "perfkvm whose channel was unplugged and plugged in mid-run")
+    unplugged_at, counted_to = _lost_session(
+        replugged, r"the perfkvm channel was unplugged from this VM "
+                   r"\(/dev/virtio-ports/org.perfkvm.0 is gone\)", "the channel unplugged mid-run",
+        resumed=True)
     busy = _served(ctx, domain, offset)
-    return (f"unplugged mid-run (exit 6 kept, named at {unplugged_at:.1f} s, counts up to "
-            f"{counted_to:.3f} s) and hot-plugged org.perfkvm.0 into running perfkvm-e2e-b "
-            f"({path}); perfkvm without it: 'no perfkvm channel'; with it again: vCPU1 "
-            f"{busy:.0f} ms")
+    return (f"unplugged mid-run (named at {unplugged_at:.1f} s, counts up to {counted_to:.3f} s) "
+            f"and hot-plugged again into running perfkvm-e2e-b ({path}): the run counted on in a "
+            f"new session, exit 6 kept; perfkvm without it: 'no perfkvm channel'; with it again: "
+            f"vCPU1 {busy:.0f} ms")
 
 
 # ---- 10: libvirtd restarted: hostd reconnects, running domains stay served ----------------------
@@ -1455,9 +1505,10 @@ SCENARIOS = [
     ("24", "perfkvm SIGSTOPped past the lease: status, the lease named, partial counts",
      stopped_past_lease),
     ("25", "virsh suspend past the lease, then resume: the session survives", paused_past_lease),
+    ("27", "virsh save and restore mid-run: hostd lets go, the run counts on", saved_and_restored),
     ("7", "QEMU SIGKILLed mid-session, second domain", domain_destroyed),
     ("5b", "hostd started after the domain: discovery", hostd_after_domain),
-    ("9", "perfkvm-host xml disable --live mid-run, enable --live (hot-plug)",
+    ("9", "perfkvm-host xml disable --live mid-run, enable --live: the run counts on",
      live_channel_hotplug),
     ("10", "libvirtd restarted: reconnect, domains stay served", libvirtd_restart),
     ("8", "vsock loopback in the guest", vsock_loopback),

@@ -87,6 +87,7 @@ FakeHostScript script_from(const json::object& host) {
       static const std::map<std::string, After> kAfter = {{"close", After::close},
                                                           {"reset", After::reset},
                                                           {"lease-expired", After::lease_expired},
+                                                          {"forgot-session", After::forgot_session},
                                                           {"domain-stopped", After::domain_stopped},
                                                           {"failure", After::failure},
                                                           {"policy-changed", After::policy_changed}};

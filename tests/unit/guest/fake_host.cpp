@@ -398,6 +398,16 @@ void FakeHost::handle(Connection& connection, const protocol::Message& message) 
       case FakeHostScript::AfterStarted::lease_expired:
         connection.end_for_silence(script_.lease_ms);
         break;
+      case FakeHostScript::AfterStarted::forgot_session:
+        if (forgot_session_sent_) break;
+        forgot_session_sent_ = true;
+        connection.send(protocol::Error{nonce, std::nullopt, protocol::ErrorCode::no_session,
+                                        "no session " + nonce +
+                                            " on this channel (send hello first)",
+                                        std::nullopt});
+        connection.session = false;
+        connection.counting = false;
+        break;
       case FakeHostScript::AfterStarted::failure:
       case FakeHostScript::AfterStarted::policy_changed:
         if (script_.after_started == FakeHostScript::AfterStarted::failure) {

@@ -40,6 +40,7 @@ struct FakeHostScript {
     close,           // the host disappears: connection closed
     reset,           // reads no more and closes 200 ms later, unread bytes and all (ECONNRESET)
     lease_expired,   // error lease-expired: the session is gone
+    forgot_session,  // error no-session, once, as a restarted hostd answers a keepalive
     domain_stopped,  // report reason domain-stopped at once
     failure,         // error internal, then report reason error
     policy_changed,  // error not-permitted, then report reason error
@@ -107,6 +108,7 @@ class FakeHost {
   std::atomic<bool> stopping_{false};
   std::atomic<pid_t> client_pid_{0};
   bool lease_expired_sent_ = false;  // lease_expired_after_sample happened
+  bool forgot_session_sent_ = false;  // AfterStarted::forgot_session happened
 
   mutable std::mutex mutex_;
   std::vector<std::string> received_;
