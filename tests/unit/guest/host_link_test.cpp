@@ -51,15 +51,27 @@ std::vector<protocol::Message> host_reads(int fd) {
   return messages;
 }
 
+
+// A HostLink over one end of a socketpair, expecting kOurs' messages; the test plays the host
+// on `pair.host`.
+struct SocketLink {
+  explicit SocketLink(TransportKind kind = TransportKind::unix_socket,
+                      std::string description = "test socket", bool verbose = false)
+      : diagnostics(log, verbose),
+        link(Transport(std::move(pair.guest), kind, std::move(description)), diagnostics) {
+    link.expect_nonce(kOurs);
+  }
+  Pair pair = socket_pair();
+  std::ostringstream log;
+  Diagnostics diagnostics;
+  HostLink link;
+};
+
 }  // namespace
 
 TEST_CASE("only messages of our session get through") {
-  auto pair = socket_pair();
-  std::ostringstream log;
-  Diagnostics diagnostics(log, true);
-  HostLink link(Transport(std::move(pair.guest), TransportKind::unix_socket, "test socket"),
-                diagnostics);
-  link.expect_nonce(kOurs);
+  SocketLink test(TransportKind::unix_socket, "test socket", /*verbose=*/true);
+  auto& [pair, log, diagnostics, link] = test;
 
   std::string stream = "leftover bytes of nothing";
   stream += protocol::encode_message(protocol::Keepalive{"fedcba9876543210"});
@@ -88,12 +100,8 @@ TEST_CASE("only messages of our session get through") {
 }
 
 TEST_CASE("what arrived by a deadline that has passed comes before the timeout (after a pause)") {
-  auto pair = socket_pair();
-  std::ostringstream log;
-  Diagnostics diagnostics(log);
-  HostLink link(Transport(std::move(pair.guest), TransportKind::unix_socket, "test socket"),
-                diagnostics);
-  link.expect_nonce(kOurs);
+  SocketLink test;
+  auto& [pair, log, diagnostics, link] = test;
   host_writes(pair.host.get(), protocol::encode_message(protocol::Keepalive{kOurs}));
   // As after a SIGSTOP or a paused VM: every deadline is long past when perfkvm runs again.
   const auto event = link.wait(Clock::now() - 10s);
@@ -103,12 +111,8 @@ TEST_CASE("what arrived by a deadline that has passed comes before the timeout (
 }
 
 TEST_CASE("EOF on a socket: the host is gone, reported once") {
-  auto pair = socket_pair();
-  std::ostringstream log;
-  Diagnostics diagnostics(log);
-  HostLink link(Transport(std::move(pair.guest), TransportKind::unix_socket, "test socket"),
-                diagnostics);
-  link.expect_nonce(kOurs);
+  SocketLink test;
+  auto& [pair, log, diagnostics, link] = test;
   pair.host.reset();
   const auto event = link.wait(Clock::now() + 2s);
   CHECK(event.kind == LinkEvent::Kind::host_gone);
@@ -152,13 +156,9 @@ TEST_CASE("virtio-serial without a host: back off, do not spin, time out naming 
 }
 
 TEST_CASE("virtio-serial EOF after the welcome: the host disconnected") {
-  auto pair = socket_pair();
+  SocketLink test(TransportKind::virtio_serial, "/dev/vport0p1");
+  auto& [pair, log, diagnostics, link] = test;
   ::shutdown(pair.host.get(), SHUT_WR);
-  std::ostringstream log;
-  Diagnostics diagnostics(log);
-  HostLink link(Transport(std::move(pair.guest), TransportKind::virtio_serial, "/dev/vport0p1"),
-                diagnostics);
-  link.expect_nonce(kOurs);
   link.set_session_established();
   const auto event = link.wait(Clock::now() + 2s);
   CHECK(event.kind == LinkEvent::Kind::host_gone);
