@@ -5,8 +5,8 @@
 set -euo pipefail
 
 PACKAGES=(
-  # build
-  meson ninja-build pkg-config g++
+  # build (scdoc: the man pages in docs/man)
+  meson ninja-build pkg-config g++ scdoc
   # libraries (found by meson's dependency())
   libvirt-dev libboost1.81-dev libboost-json1.81-dev libcli11-dev doctest-dev libxml2-dev
   # the metrics endpoint: TLS and gzip
@@ -23,6 +23,8 @@ PACKAGES=(
   # the unit's hardening checked by systemd-analyze security; setpriv runs hostd as the unit
   # would in the e2e suite
   systemd util-linux
+  # the Debian packages (debian/, tests/packaging): built, checked, installed in a clean root
+  debhelper dpkg-dev lintian debootstrap
 )
 
 missing=()
