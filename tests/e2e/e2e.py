@@ -6,7 +6,7 @@ on the host and the static perfkvm in the guest. Needs root. See README.md here.
   e2e.py [options] vsock-host   host <-> guest AF_VSOCK; exit 77 (skipped) without
                                 /dev/vhost-vsock
   e2e.py [options] demo [CMD]   boot a guest, run perfkvm -p CMD in it, show what the guest
-                                user sees
+                                user sees (--installed ROOT: with the packaged programs)
 """
 
 import argparse
@@ -42,6 +42,10 @@ def parse_arguments():
     parser.add_argument("--only", metavar="N[,N...]",
                         help="run only these scenarios (their numbers, e.g. 13 or 5a,1), in the "
                              "suite's order; default: all")
+    parser.add_argument("--installed", metavar="ROOT",
+                        help="demo only: the programs as the Debian packages install them under "
+                             "ROOT (ROOT/usr/bin/perfkvm-hostd on the host, ROOT/usr/bin/perfkvm "
+                             "in the guest) instead of the build's")
     parser.add_argument("what", choices=["run", "vsock-host", "demo"])
     parser.add_argument("command", nargs="?", default=DEMO_COMMAND,
                         help="demo only: the workload perfkvm runs in the guest")
@@ -53,9 +57,18 @@ def prepare(args, lab):
     build = Path(args.build_dir).resolve()
     programs = build_static_programs(args.source_dir,
                                      args.static_build_dir or build / "e2e-static")
+    hostd = build / "host-agent" / "perfkvm-hostd"
+    if args.installed:
+        installed = Path(args.installed).resolve()
+        programs["perfkvm"] = installed / "usr" / "bin" / "perfkvm"
+        hostd = installed / "usr" / "bin" / "perfkvm-hostd"
+        for program in (programs["perfkvm"], hostd):
+            if not os.access(program, os.X_OK):
+                raise Failure(f"--installed {installed}: no program {program}")
+        log(f"the installed programs: {hostd} on the host, {programs['perfkvm']} in the guest")
     image = build_guest_image(build / "e2e-cache", programs)
     libvirt_up(lab)
-    return image, build / "host-agent" / "perfkvm-hostd"
+    return image, hostd
 
 
 def report_failure_logs(lab, ctx):

@@ -5,22 +5,29 @@
 # (debootstrap --variant=minbase, its downloads kept in a cache between runs) and checks the
 # files, the unit, the user and the conffile; upgrades it to a package whose default conffile
 # changed, with the admin's edit left alone; purges it; installs perfkvm-guest (static, no
-# dependencies) and runs it there.
+# dependencies) and runs it there; and runs the README's demo once with the packaged programs
+# (perfkvm-hostd on this host, the packaged perfkvm in the guest) instead of the build's.
 #
-#   tests/packaging/check-packages.sh SOURCE_DIR WORK_DIR
+#   tests/packaging/check-packages.sh SOURCE_DIR WORK_DIR BUILD_DIR
 #
+# BUILD_DIR: the build the demo's guest image and its other programs come from (tests/e2e).
 # One line per check: "PASS name: ..." or "FAIL name: why" (scripts/test-summary.py counts
 # them); exit status 1 if any failed. Needs root (debootstrap, chroot).
 set -uo pipefail
 
 source_dir=$(realpath "$1")
 work=$(realpath -m "$2")
+build_dir=$(realpath "$3")
 cache=${PERFKVM_DEBOOTSTRAP_CACHE:-/var/cache/perfkvm-tests/debootstrap}
 mirror=${PERFKVM_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 failures=0
 
 pass() { echo "PASS $1: $2"; }
 fail() { echo "FAIL $1: $2"; failures=$((failures + 1)); }
+# A step's verdict from what it collected in `problems`: FAIL with them, or PASS with $2.
+verdict() {
+  if [ "${#problems[@]}" -ne 0 ]; then fail "$1" "${problems[*]}"; else pass "$1" "$2"; fi
+}
 # The rest of the checks need what this one made: stop with a line for each of them.
 give_up() {
   fail "$1" "$2"
@@ -28,7 +35,7 @@ give_up() {
   for name in "$@"; do fail "$name" "not checked: an earlier step failed"; done
   exit 1
 }
-later_steps=(lintian contents install upgrade purge guest)
+later_steps=(lintian contents demo install upgrade purge guest)
 
 root="$work/root"
 cleanup() {
@@ -103,6 +110,25 @@ else
   pass contents "the expected files; perfkvm-guest's perfkvm static, the package depends on nothing; Built-Using: $(dpkg-deb -f "$guest_deb" Built-Using)"
 fi
 
+# ---- the demo, with the packaged programs ------------------------------------------------------
+installed="$work/installed"
+mkdir -p "$installed"
+dpkg-deb -x "$host_deb" "$installed"
+dpkg-deb -x "$guest_deb" "$installed"
+began=$SECONDS
+python3 "$source_dir/tests/e2e/e2e.py" --source-dir "$source_dir" --build-dir "$build_dir" \
+  --installed "$installed" demo > "$work/demo.log" 2>&1
+demo_status=$?
+# The report's line (the interval blocks before it have the time first).
+task_clock=$(grep ' msec task-clock' "$work/demo.log" | tail -1 | awk '{print $1}')
+if [ "$demo_status" -ne 0 ] || ! grep -q "Performance counter stats for" "$work/demo.log" ||
+   ! grep -q "the installed programs: $installed/usr/bin/perfkvm-hostd" "$work/demo.log"; then
+  fail demo "the demo with the packaged programs exited $demo_status (log: $work/demo.log):
+$(tail -20 "$work/demo.log")"
+else
+  pass demo "the README's demo with the packaged perfkvm-hostd and perfkvm in $((SECONDS - began)) s: the guest's report, task-clock $task_clock msec"
+fi
+
 # ---- a clean Debian 12 root -----------------------------------------------------------------
 began=$SECONDS
 if ! debootstrap --variant=minbase --cache-dir="$cache" bookworm "$root" "$mirror" \
@@ -140,11 +166,7 @@ in_root dpkg-query -W -f='${Conffiles}\n' perfkvm-host | grep -q ' /etc/perfkvm/
   problems+=("/etc/perfkvm/hostd.conf is not a conffile")
 in_root perfkvm-hostd --version > /dev/null 2>&1 || problems+=("perfkvm-hostd --version failed")
 in_root perfkvm-host --help > /dev/null 2>&1 || problems+=("perfkvm-host --help failed")
-if [ "${#problems[@]}" -ne 0 ]; then
-  fail install "${problems[*]}"
-else
-  pass install "into a clean bookworm root in $((SECONDS - began)) s: files, the enabled unit, user $(cut -d: -f1,6,7 <<< "$user") in libvirt-qemu, the conffile; both programs run"
-fi
+verdict install "into a clean bookworm root in $((SECONDS - began)) s: files, the enabled unit, user $(cut -d: -f1,6,7 <<< "$user") in libvirt-qemu, the conffile; both programs run"
 
 # ---- upgrade: a new package whose default hostd.conf changed; the admin's edit stays ---------
 # The rebuilt package is this one repacked with a new version and another default conffile: a
@@ -172,11 +194,7 @@ grep -q "a default added by the new version" "$root/etc/perfkvm/hostd.conf.dpkg-
   problems+=("the new default is not beside it as hostd.conf.dpkg-dist")
 grep -q 'restart' "$root/var/lib/dpkg/info/perfkvm-host.postinst" ||
   problems+=("the postinst does not restart the unit on upgrade")
-if [ "${#problems[@]}" -ne 0 ]; then
-  fail upgrade "${problems[*]}"
-else
-  pass upgrade "$version -> $new_version: the admin's hostd.conf kept, the new default in hostd.conf.dpkg-dist, the unit restarted by the postinst"
-fi
+verdict upgrade "$version -> $new_version: the admin's hostd.conf kept, the new default in hostd.conf.dpkg-dist, the unit restarted by the postinst"
 
 # ---- purge ----------------------------------------------------------------------------------
 problems=()
@@ -189,11 +207,7 @@ done
 in_root dpkg-query -W perfkvm-host > /dev/null 2>&1 &&
   [ "$(in_root dpkg-query -W -f='${db:Status-Status}' perfkvm-host)" != "not-installed" ] &&
   problems+=("dpkg still knows perfkvm-host")
-if [ "${#problems[@]}" -ne 0 ]; then
-  fail purge "${problems[*]}"
-else
-  pass purge "no file of perfkvm-host left, /etc/perfkvm gone (the system user stays, as Debian leaves them)"
-fi
+verdict purge "no file of perfkvm-host left, /etc/perfkvm gone (the system user stays, as Debian leaves them)"
 
 # ---- perfkvm-guest: installs with nothing else, and runs --------------------------------------
 problems=()
@@ -203,10 +217,6 @@ guest_version=$(in_root perfkvm --version 2>&1)
 [[ "$guest_version" == *"$version"* ]] || problems+=("perfkvm --version said '$guest_version'")
 in_root dpkg --purge perfkvm-guest >> "$work/guest.log" 2>&1 || problems+=("dpkg --purge failed")
 [ -e "$root/usr/bin/perfkvm" ] && problems+=("/usr/bin/perfkvm left behind")
-if [ "${#problems[@]}" -ne 0 ]; then
-  fail guest "${problems[*]}"
-else
-  pass guest "installed alone, perfkvm --version: $guest_version; purged"
-fi
+verdict guest "installed alone, perfkvm --version: $guest_version; purged"
 
 [ "$failures" -eq 0 ]
