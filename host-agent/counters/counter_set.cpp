@@ -198,7 +198,7 @@ void CounterSet::read_thread(Thread& thread, bool check_presence) {
   }
 }
 
-CounterReading CounterSet::read(PresenceCheck presence) {
+CounterReading CounterSet::read(PresenceCheck presence, RowCounts rows) {
   const auto now = std::chrono::steady_clock::now();
   const bool check_presence = presence == PresenceCheck::now ||
                               (presence == PresenceCheck::periodic && now >= next_presence_check_);
@@ -208,19 +208,19 @@ CounterReading CounterSet::read(PresenceCheck presence) {
   reading.vcpus.reserve(threads_.size());
   for (auto& thread : threads_) {
     read_thread(thread, check_presence);
-    protocol::VcpuCounts row;
-    row.vcpu = thread.target.vcpu;
-    row.status = thread.ended ? protocol::VcpuStatus::ended : protocol::VcpuStatus::running;
-    row.counts = thread.cells;
     for (std::size_t c = 0; c < plan_.size(); ++c) {
-      if (!row.counts[c]) continue;
+      const protocol::Cell& cell = thread.cells[c];
+      if (!cell) continue;
       if (!reading.totals[c]) reading.totals[c].emplace();
       protocol::Count& total = *reading.totals[c];
-      total.value = add_saturating(total.value, row.counts[c]->value);
-      total.time_enabled = add_saturating(total.time_enabled, row.counts[c]->time_enabled);
-      total.time_running = add_saturating(total.time_running, row.counts[c]->time_running);
+      total.value = add_saturating(total.value, cell->value);
+      total.time_enabled = add_saturating(total.time_enabled, cell->time_enabled);
+      total.time_running = add_saturating(total.time_running, cell->time_running);
     }
-    reading.vcpus.push_back(std::move(row));
+    protocol::VcpuCounts& row = reading.vcpus.emplace_back();
+    row.vcpu = thread.target.vcpu;
+    row.status = thread.ended ? protocol::VcpuStatus::ended : protocol::VcpuStatus::running;
+    if (rows == RowCounts::included) row.counts = thread.cells;
   }
   return reading;
 }

@@ -43,9 +43,9 @@ std::uint64_t Measurement::elapsed_ns() const {
       std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - started_at_).count());
 }
 
-MeasurementReading Measurement::read(PresenceCheck presence) {
+MeasurementReading Measurement::read(PresenceCheck presence, RowCounts rows) {
   if (!counters_) throw std::logic_error("Measurement::read after finish or close");
-  auto counts = counters_->read(presence);
+  auto counts = counters_->read(presence, rows);
   return make_reading(elapsed_ns(), std::move(counts));
 }
 
@@ -61,7 +61,8 @@ MeasurementReading Measurement::finish() {
 
 bool Measurement::check_threads() {
   if (!counters_) return false;
-  return make_reading(elapsed_ns(), counters_->read(PresenceCheck::now)).threads_ended();
+  return make_reading(elapsed_ns(), counters_->read(PresenceCheck::now, RowCounts::omitted))
+      .threads_ended();
 }
 
 }  // namespace perfkvm::host

@@ -40,8 +40,9 @@ class Measurement {
   void start();
   // The counts now. A thread's exit is noticed as `presence` says: by default within
   // CounterSet::kPresenceCheckPeriod, as asking /proc at every reading would cost more than
-  // the reading (the sampling path).
-  MeasurementReading read(PresenceCheck presence = PresenceCheck::periodic);
+  // the reading (the sampling path). The rows carry their counts as `rows` says.
+  MeasurementReading read(PresenceCheck presence = PresenceCheck::periodic,
+                          RowCounts rows = RowCounts::included);
   // Disables the counters, reads them one last time (every thread's presence asked now) and
   // closes them.
   MeasurementReading finish();

@@ -16,7 +16,8 @@ using perfkvm::use_nothrow;
 
 boost::asio::awaitable<SamplingEnd> sample_at_intervals(
     boost::asio::steady_timer& timer, Measurement& measurement,
-    std::chrono::steady_clock::duration interval, ReadingHandler on_reading, SkipReading skip) {
+    std::chrono::steady_clock::duration interval, ReadingHandler on_reading, SkipReading skip,
+    RowCounts rows) {
   auto deadline = measurement.started_at();
   for (;;) {
     deadline = std::max(deadline + interval, std::chrono::steady_clock::now());
@@ -25,7 +26,7 @@ boost::asio::awaitable<SamplingEnd> sample_at_intervals(
     // finished(): the owner ended the measurement while this wait was already complete.
     if (ec || measurement.finished()) co_return SamplingEnd::stopped;
     if (skip && skip()) continue;
-    MeasurementReading reading = measurement.read();
+    MeasurementReading reading = measurement.read(PresenceCheck::periodic, rows);
     const bool final_reading = reading.threads_ended();
     on_reading(std::move(reading));
     if (final_reading) co_return SamplingEnd::threads_ended;

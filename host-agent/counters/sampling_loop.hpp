@@ -31,10 +31,11 @@ using SkipReading = std::function<bool()>;
 // loop waits: from elsewhere on the executor) or finish or close the measurement (from
 // anywhere, on_reading included). `timer` and `measurement` must outlive the loop. What
 // on_reading throws ends the loop and is thrown to the caller. `skip` (optional) is asked before
-// each reading.
+// each reading. `rows`: whether the readings' rows carry their counts (omitted for a caller
+// that uses only the totals; the rows' statuses are always there).
 boost::asio::awaitable<SamplingEnd> sample_at_intervals(
     boost::asio::steady_timer& timer, Measurement& measurement,
     std::chrono::steady_clock::duration interval, ReadingHandler on_reading,
-    SkipReading skip = {});
+    SkipReading skip = {}, RowCounts rows = RowCounts::included);
 
 }  // namespace perfkvm::host

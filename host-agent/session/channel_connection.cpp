@@ -267,8 +267,9 @@ asio::awaitable<void> ChannelConnection::sample_loop(std::shared_ptr<CountingReq
   };
   SamplingEnd end = SamplingEnd::stopped;
   try {
-    end = co_await sample_at_intervals(request->timer(), request->measurement(),
-                                       *request->interval(), send_sample, skip_reading);
+    end = co_await sample_at_intervals(
+        request->timer(), request->measurement(), *request->interval(), send_sample,
+        skip_reading, request->per_vcpu() ? RowCounts::included : RowCounts::omitted);
   } catch (const std::exception& failure) {
     log::error(label_ + ": sampling failed: " + failure.what());
     if (request_ == request) finish_request(protocol::EndReason::error);

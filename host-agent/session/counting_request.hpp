@@ -36,6 +36,8 @@ class CountingRequest {
   const protocol::Start& start() const { return start_; }
   // None: no samples, only the report.
   const std::optional<std::chrono::milliseconds>& interval() const { return interval_; }
+  // Whether its samples carry per-vCPU rows (else the totals only).
+  bool per_vcpu() const { return per_vcpu_; }
   Measurement& measurement() { return measurement_; }
   const Measurement& measurement() const { return measurement_; }
   boost::asio::steady_timer& timer() { return timer_; }

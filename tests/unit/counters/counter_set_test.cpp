@@ -335,6 +335,34 @@ TEST_CASE("CounterSet: a vCPU thread that exits ends its row with its final coun
   CHECK(value(after.vcpus[0].counts[0]) >= value(ended.vcpus[0].counts[0]) + 45 * kMs);
 }
 
+TEST_CASE("CounterSet: rows without counts keep the statuses and the whole totals") {
+  VcpuThread staying("CPU 0/KVM");
+  auto leaving = std::make_unique<VcpuThread>("CPU 1/KVM");
+  CounterSet set({{0, staying.tid()}, {1, leaving->tid()}},
+                 columns_for({"task-clock", "context-switches"}));
+  set.enable();
+  leaving->run([] { spin_cpu(50ms); });
+  leaving->quit();
+  const auto ended = read_until_ended(set, 1);  // with counts: vCPU 1's are final now
+  REQUIRE(ended.vcpus[1].status == VcpuStatus::ended);
+  set.disable();  // frozen, so that both readings below see the same counts
+  const auto with_counts = set.read(PresenceCheck::never, perfkvm::host::RowCounts::included);
+  const auto statuses = set.read(PresenceCheck::never, perfkvm::host::RowCounts::omitted);
+  REQUIRE(statuses.vcpus.size() == 2);
+  for (std::size_t row = 0; row < 2; ++row) {
+    CAPTURE(row);
+    CHECK(statuses.vcpus[row].vcpu == with_counts.vcpus[row].vcpu);
+    CHECK(statuses.vcpus[row].status == with_counts.vcpus[row].status);
+    CHECK(statuses.vcpus[row].counts.empty());
+    CHECK(with_counts.vcpus[row].counts.size() == 2);
+  }
+  CHECK(statuses.vcpus[1].status == VcpuStatus::ended);
+  // The totals still sum every row, the ended one's final counts included.
+  CHECK(statuses.totals == with_counts.totals);
+  CHECK(value(statuses.totals[0]) >= value(with_counts.vcpus[1].counts[0]));
+  CHECK(value(statuses.totals[0]) >= 45 * kMs);
+}
+
 TEST_CASE("CounterSet: a thread that does not exist gives not-counted columns, no crash") {
   auto check_missing = [](pid_t tid) {
     CAPTURE(tid);
