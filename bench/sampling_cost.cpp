@@ -4,9 +4,12 @@
 //   io_context thread, the way hostd runs it) over a unix socket to a reader that decodes
 //   every frame; at the same time, on the same threads,
 //   (a) `perf stat -I INTERVAL -x, -t TIDS -e EVENTS -o /dev/null -- sleep SECONDS`, and
-//   (b) the floor: a bare loop doing one grouped read(2) per thread on the same kind of fds.
-// The figure is CPU time: the io_context thread's, perf's (its rusage), the floor thread's.
-// All three run at once, so each sees the same load.
+//   (b) the floor: a bare loop doing one grouped read(2) per thread on the same kind of fds;
+//   and, for reference (no target), (c) what a bare event loop costs for the same work: the
+//   floor's reads on an Asio steady_timer of an io_context of its own, plus one write per tick
+//   of a frame the size of the engine's sample to a reader that drains it.
+// The figure is CPU time: the io_context thread's, perf's (its rusage), the floor thread's, the
+// reference loop's. All run at once, so each sees the same load.
 //
 //   sampling_cost [--seconds S] [--json FILE] [--only 'K=16 E=8 10 ms']
 // prints one line per figure and appends them as JSON lines to FILE (scripts/bench.sh makes
@@ -28,10 +31,12 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -117,6 +122,85 @@ class FloorLoop {
   std::uint64_t reads_ = 0;
   std::uint64_t ticks_ = 0;
 };
+
+// (c) The floor's reads on a bare event loop, with one write per tick: everything hostd must
+// do (wait on an io_context, read, send to a reader it wakes) and nothing else, so that the
+// engine's figure can be split into what any such loop costs on this host and what is hostd's.
+class EventLoopFloor {
+ public:
+  EventLoopFloor(const std::vector<pid_t>& tids, const std::vector<std::string>& events,
+                 std::size_t frame_bytes, std::chrono::microseconds interval,
+                 std::chrono::milliseconds duration)
+      : groups_(tids, events), frame_(frame_bytes, 'x') {
+    int fds[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
+      throw std::runtime_error("socketpair failed");
+    }
+    writer_.reset(fds[0]);
+    reader_end_.reset(fds[1]);
+    reader_ = std::thread([this] {
+      std::vector<char> buffer(1 << 16);
+      while (::recv(reader_end_.get(), buffer.data(), buffer.size(), 0) > 0) {
+      }
+    });
+    loop_ = std::thread([this, interval, duration] { run(interval, duration); });
+  }
+  ~EventLoopFloor() {
+    if (loop_.joinable()) loop_.join();
+    ::shutdown(writer_.get(), SHUT_RDWR);
+    if (reader_.joinable()) reader_.join();
+  }
+  EventLoopFloor(const EventLoopFloor&) = delete;
+  EventLoopFloor& operator=(const EventLoopFloor&) = delete;
+  // CPU ms of the loop's thread; waits for it to end.
+  double finish() {
+    loop_.join();
+    return cpu_ms_;
+  }
+
+ private:
+  void run(std::chrono::microseconds interval, std::chrono::milliseconds duration) {
+    boost::asio::io_context io;
+    boost::asio::steady_timer timer(io);
+    const double before = thread_cpu_ms(pthread_self());
+    const auto start = Clock::now();
+    auto deadline = start;
+    std::function<void()> wait_next = [&] {
+      if (Clock::now() - start >= duration) return;
+      deadline = std::max(deadline + interval, Clock::now());  // the engine's cadence rule
+      timer.expires_at(deadline);
+      timer.async_wait([&](const boost::system::error_code& ec) {
+        if (ec) return;
+        groups_.read_all();
+        (void)::send(writer_.get(), frame_.data(), frame_.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+        wait_next();
+      });
+    };
+    wait_next();
+    io.run();
+    cpu_ms_ = thread_cpu_ms(pthread_self()) - before;
+  }
+
+  bench::CounterGroups groups_;
+  std::string frame_;
+  UniqueFd writer_, reader_end_;
+  std::thread reader_, loop_;
+  double cpu_ms_ = 0;
+};
+
+// The size of the engine's aggregated sample frame for `events`, as the loop above writes it.
+std::size_t sample_frame_bytes(const std::vector<std::string>& events) {
+  protocol::Sample sample;
+  sample.nonce = kNonce;
+  sample.request_id = 1;
+  sample.seq = 1000;
+  sample.elapsed_ns = 10'000'000'000;
+  sample.host_time_ns = 1'800'000'000'000'000'000;
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    sample.totals.push_back(protocol::Count{123'456'789, 9'876'543'210, 9'876'543'210});
+  }
+  return protocol::encode_message(sample).size();
+}
 
 // (a) perf stat on the same threads, its CPU time from wait4's rusage.
 class PerfStat {
@@ -315,8 +399,10 @@ int main(int argc, char** argv) {
     const auto events = first_events(c.events);
     PerfStat perf(tids, events, c.interval, duration);
     FloorLoop floor(tids, events, c.interval, duration);
+    EventLoopFloor loop(tids, events, sample_frame_bytes(events), c.interval, duration);
     const auto engine = run_engine(tids, events, c.interval, duration, event_table);
     const double floor_ms = floor.finish();
+    const double loop_ms = loop.finish();
     const auto perf_ms = perf.finish();
     const std::string name = "sampling " + label;
     const std::string note = std::to_string(engine.samples) + " samples, " +
@@ -334,6 +420,9 @@ int main(int argc, char** argv) {
               perf_ms ? note + floor_share : note + "; perf stat did not run");
     out.at_most(name + " vs floor", engine.cpu_ms, "ms", "floor", floor_ms, 1.5,
               std::to_string(floor.ticks()) + " floor ticks");
+    out.row(name + " vs event loop", engine.cpu_ms, "ms", "loop+send", loop_ms, "report only",
+            true, "reference: the floor's reads and one write a tick on a bare io_context, " +
+                      bench::fixed(floor_ms > 0 ? loop_ms / floor_ms : 0, 2) + "x the floor");
   }
   if (wanted("K=64 E=8 1 ms")) {
     // Fast intervals: 1 ms, 64 threads x 8 events, aggregated samples.
